@@ -1,0 +1,9 @@
+"""Command line: `expowatch`, a thin layer over the library. One module per command group."""
+
+from crawler.cli import crawl, db, demo, extract, search, sources  # noqa: F401  (register commands)
+from crawler.cli.app import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,60 @@
+"""`expowatch crawl`: crawl sources now, in this process."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store
+from crawler.cli.sources import load_registry
+
+
+def print_summaries(summaries, stream=None) -> bool:
+    """One line per source run (plus its first errors); True when every run succeeded."""
+    stream = stream or sys.stderr
+    ok = True
+    for s in summaries:
+        skipped = ", ".join(f"{n} {r}" for r, n in sorted(s.skip_reasons.items())) or "none"
+        print(f"{s.source}: {s.status}: {s.articles_new} new, {s.articles_duplicate} duplicate, "
+              f"{s.articles_skipped} skipped ({skipped}), {len(s.errors)} errors, {s.pages_fetched} pages fetched",
+              file=stream)
+        if s.status == "failed":
+            ok = False
+            print(f"expowatch: error: source {s.source}: {s.message}", file=sys.stderr)
+        for error in s.errors[:5]:
+            print(f"  {error['url']}: {error['reason']}", file=stream)
+        if len(s.errors) > 5:
+            print(f"  ... and {len(s.errors) - 5} more (expowatch runs --source {s.source})", file=stream)
+    return ok
+
+
+@app.command()
+def crawl(
+    sources: Annotated[list[str] | None, typer.Argument(help="Source names (default: every enabled source).")] = None,
+    sources_file: SourcesFileOption = None,
+    db: DbOption = None,
+    backfill: Annotated[bool, typer.Option(help="Page through list pages to the end, not just until known articles.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Scrapy's log (INFO).")] = False,
+) -> None:
+    """Crawl sources now: discover new articles, extract, deduplicate and store them.
+
+    Exits 0 when every source was crawled, 1 when any source failed (unreachable,
+    or every article failed), naming the source, URL and reason.
+    """
+    from crawler.crawl import crawl_settings, run_crawl
+
+    registry = load_registry(sources_file)
+    names = sources or [s.name for s in registry.values() if s.enabled]
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        fail(f"unknown source {unknown[0]!r} (known: {', '.join(registry) or 'none'}; see `expowatch sources list`)")
+    if not names:
+        fail("no enabled sources to crawl: declare some in a sources file (--sources-file)")
+    url = open_store(db)
+    settings = crawl_settings(db_url=url, sources_file=sources_file, backfill=backfill,
+                              log_level="INFO" if verbose else "WARNING")
+    summaries = run_crawl(names, settings)
+    if not print_summaries(summaries):
+        raise typer.Exit(1)

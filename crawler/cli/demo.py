@@ -1,0 +1,23 @@
+"""`expowatch demo`: the whole cycle offline, on the bundled replica web."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from crawler.cli.app import app
+
+
+@app.command()
+def demo(
+    db: Annotated[str | None, typer.Option("--db", help="Store for the demo (default: a fresh file in a temporary directory).")] = None,
+    serve: Annotated[bool, typer.Option("--serve", help="Keep the replica web running and print its sources file.")] = False,
+) -> None:
+    """Crawl the bundled replica sites on 127.0.0.1, then crawl again after new articles appear."""
+    from crawler.demo import run_demo, serve_replica
+
+    if serve:
+        serve_replica()
+        return
+    raise typer.Exit(run_demo(db))

@@ -1,0 +1,63 @@
+"""`expowatch extract`: what the extractor makes of one page; nothing is stored."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crawler.cli.app import SourcesFileOption, app, fail
+from crawler.cli.sources import load_registry
+
+MAX_FETCH_BYTES = 10 * 1024 * 1024  # the crawler's own DOWNLOAD_MAXSIZE
+
+
+def read_page(target: str) -> tuple[bytes, str | None, str]:
+    """Bytes, HTTP charset and URL of a file path or an http(s) URL."""
+    if target.startswith(("http://", "https://")):
+        request = urllib.request.Request(target, headers={"User-Agent": "expowatch-extract"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body = response.read(MAX_FETCH_BYTES + 1)
+                return body, response.headers.get_content_charset(), response.geturl()
+        except OSError as exc:
+            fail(f"cannot fetch {target}: {exc}")
+    path = Path(target)
+    try:
+        return path.read_bytes(), None, path.resolve().as_uri()
+    except OSError as exc:
+        fail(f"cannot read {target}: {exc.strerror or exc}")
+
+
+@app.command()
+def extract(
+    target: Annotated[str, typer.Argument(help="An HTML file or an http(s) URL.")],
+    url: Annotated[str | None, typer.Option("--url", help="The page's URL, when TARGET is a file.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Use this source's hints (time zone, selectors).")] = None,
+    charset: Annotated[str | None, typer.Option("--charset", help="The charset an HTTP header would have claimed.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    sources_file: SourcesFileOption = None,
+) -> None:
+    """Extract one page (title, text, dates, language) and print it; stores nothing."""
+    from crawler.extraction import ExtractionHints, extract_article
+    from crawler.pipelines import hints_for
+
+    body, http_charset, found_url = read_page(target)
+    hints = ExtractionHints()
+    if source:
+        registry = load_registry(sources_file)
+        if source not in registry:
+            fail(f"unknown source {source!r}")
+        hints = hints_for(registry[source])
+    doc = extract_article(body, url or found_url, http_charset=charset or http_charset, hints=hints)
+    data = doc.to_json_dict()
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"{data['title']}\n{data['published_at'] or 'no date'} · {data['language'] or '?'} · {data['url']}\n")
+        typer.echo(data["text"])
+    if doc.skip_reason:
+        raise typer.Exit(1)

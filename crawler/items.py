@@ -1,0 +1,25 @@
+"""What spiders hand to the pipelines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from crawler.extraction import ExtractedArticle
+
+
+@dataclass
+class FetchedPage:
+    """An article page as fetched; the pipelines extract, dedupe and store it."""
+
+    source: str
+    url: str  # final URL, after redirects
+    request_url: str  # the URL discovered and requested
+    status: int
+    body: bytes
+    http_charset: str | None
+    content_type: str | None
+    fetched_at: datetime
+    redirect_urls: list[str] = field(default_factory=list)
+    skip_reason: str | None = None
+    extracted: ExtractedArticle | None = None

@@ -1,0 +1,157 @@
+"""Item pipelines: validate -> extract (off the reactor) -> dedupe and store.
+
+Each stage marks a page it rejects with a skip reason instead of dropping it, so the
+last stage can count it in the run and remember it in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+from scrapy.exceptions import DropItem
+
+from crawler.dedup import content_hash
+from crawler.extraction import ExtractedArticle, ExtractionHints, extract_article
+from crawler.items import FetchedPage
+from crawler.urls import canonical_url, same_site
+from crawler.workers import extraction_pool
+from spiders.sources import Source
+from storage.engine import resolve_db_url, session_factory
+from storage.store import ArticleRecord, ensure_source, record_skipped_page, store_article
+
+logger = logging.getLogger(__name__)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def hints_for(source: Source) -> ExtractionHints:
+    """What the extractor should know about a source's pages."""
+    sel = source.selectors
+    return ExtractionHints(
+        language=source.language,
+        timezone=source.timezone,
+        title_selector=sel.title,
+        date_selector=sel.date,
+        body_selector=sel.body,
+        drop_selectors=sel.drop_selectors,
+        drop_phrases=sel.drop_phrases,
+        founded_year=source.founded,
+    )
+
+
+class _Stage:
+    """Shared plumbing: the crawler, its stats, and the running spider."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    @property
+    def spider(self):
+        return self.crawler.spider
+
+
+class ValidatePipeline(_Stage):
+    """Only successful HTML responses with a body go on to extraction."""
+
+    async def process_item(self, item: FetchedPage) -> FetchedPage:
+        if item.status != 200:
+            item.skip_reason = f"http_{item.status}"
+        elif not item.body.strip():
+            item.skip_reason = "empty"
+        elif item.content_type and not item.content_type.split(";")[0].strip().lower() in HTML_TYPES:
+            item.skip_reason = "not_html"
+        return item
+
+
+class ExtractPipeline(_Stage):
+    """Runs extract_article in a process pool so the reactor keeps downloading."""
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        self.pool = extraction_pool(crawler.settings.getint("EXPOWATCH_EXTRACT_WORKERS") or None)
+
+    async def process_item(self, item: FetchedPage) -> FetchedPage:
+        if item.skip_reason:
+            return item
+        hints = hints_for(self.spider.source)
+        future = self.pool.submit(extract_article, item.body, item.url, http_charset=item.http_charset, hints=hints)
+        try:
+            item.extracted = await asyncio.wrap_future(future)
+        except Exception as exc:  # a crash in the extractor is this page's failure, not the crawl's
+            self.spider.record_error(item.url, f"extraction failed: {type(exc).__name__}: {exc}", "article")
+            raise DropItem(f"extraction failed for {item.url}") from exc
+        if item.extracted.skip_reason:
+            item.skip_reason = item.extracted.skip_reason
+        return item
+
+
+class StorePipeline(_Stage):
+    """Deduplicates and stores articles; records skipped pages. One writer thread per crawl."""
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        self.db = session_factory(resolve_db_url(crawler.settings.get("EXPOWATCH_DB_URL")))
+        self.writer: Executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="expowatch-store")
+        self.source_id: int | None = None
+
+    def open_spider(self) -> None:
+        src = self.spider.source
+        with self.db.begin() as session:
+            self.source_id = ensure_source(session, src.name, homepage=src.homepage,
+                                           language=src.language, timezone_name=src.timezone)
+
+    def close_spider(self) -> None:
+        self.writer.shutdown(wait=True)
+
+    async def process_item(self, item: FetchedPage) -> FetchedPage:
+        loop = asyncio.get_running_loop()
+        if item.skip_reason:
+            await loop.run_in_executor(self.writer, self._skip, item)
+            self.stats.inc_value("expowatch/articles_skipped")
+            self.stats.inc_value(f"expowatch/skipped/{item.skip_reason}")
+            logger.info("%s: skipped %s (%s)", item.source, item.url, item.skip_reason)
+            return item
+        outcome = await loop.run_in_executor(self.writer, self._store, item)
+        key = "articles_new" if outcome == "new" else "articles_duplicate"
+        self.stats.inc_value(f"expowatch/{key}")
+        return item
+
+    def _skip(self, item: FetchedPage) -> None:
+        if item.skip_reason.startswith("http_5"):
+            return  # a server error is not a verdict on the page: try again next run
+        with self.db.begin() as session:
+            record_skipped_page(session, self.source_id, canonical_url(item.request_url), item.skip_reason)
+
+    def _store(self, item: FetchedPage) -> str:
+        doc: ExtractedArticle = item.extracted
+        canonical = canonical_url(item.url)
+        if doc.canonical_url and same_site(doc.canonical_url, item.url):
+            canonical = canonical_url(doc.canonical_url)
+        seen = tuple(canonical_url(u) for u in (item.request_url, *item.redirect_urls, item.url))
+        record = ArticleRecord(
+            source_id=self.source_id,
+            canonical_url=canonical,
+            seen_urls=seen,
+            title=doc.title,
+            text=doc.text,
+            content_hash=content_hash(doc.text),
+            author=doc.author,
+            published_at=doc.published_at,
+            published_raw=doc.published_raw,
+            updated_at=doc.updated_at,
+            updated_raw=doc.updated_raw,
+            date_flag=doc.date_flag,
+            language=doc.language,
+            extractor_version=doc.extractor_version,
+            raw_html=item.body,
+            http_charset=item.http_charset,
+        )
+        with self.db.begin() as session:
+            return store_article(session, record).outcome

@@ -1,0 +1,89 @@
+"""Records each crawl as a crawl_runs row built from Scrapy's stats, and judges its status."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from scrapy import signals
+
+from storage.engine import resolve_db_url, session_factory
+from storage.store import ensure_source, finish_run, start_run
+
+logger = logging.getLogger(__name__)
+
+STAT_PREFIX = "expowatch/"
+MAX_ERRORS_KEPT = 200  # a run against a dead site can produce thousands; keep the first ones
+
+
+def judge_run(*, close_reason: str, discovery_ok: int, discovery_failed: int,
+              articles_done: int, article_errors: int) -> tuple[str, str | None]:
+    """Status (ok / partial / failed) and a one-line message for a finished crawl."""
+    if discovery_ok == 0 and discovery_failed > 0:
+        return "failed", "source unreachable: no feed, sitemap or list page could be fetched"
+    if article_errors > 0 and articles_done == 0:
+        return "failed", "every article request failed"
+    if close_reason != "finished":
+        return "partial", f"crawl stopped early ({close_reason})"
+    return "ok", None
+
+
+def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(stats, default=str))
+
+
+class CrawlRunRecorder:
+    """Scrapy extension: opens a crawl_runs row when the spider opens, closes it with the verdict."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.db = session_factory(resolve_db_url(crawler.settings.get("EXPOWATCH_DB_URL")))
+        self.run_id: int | None = None
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def spider_opened(self, spider) -> None:
+        src = spider.source
+        with self.db.begin() as session:
+            source_id = ensure_source(session, src.name, homepage=src.homepage,
+                                      language=src.language, timezone_name=src.timezone)
+            self.run_id = start_run(session, source_id)
+
+    def spider_closed(self, spider, reason: str) -> None:
+        stats = self.crawler.stats.get_stats()
+        count = lambda key: int(stats.get(STAT_PREFIX + key, 0))  # noqa: E731
+        new, dup, skipped = count("articles_new"), count("articles_duplicate"), count("articles_skipped")
+        article_errors = sum(1 for e in spider.errors if e["kind"] == "article")
+        status, message = judge_run(
+            close_reason=reason,
+            discovery_ok=spider.discovery["ok"],
+            discovery_failed=spider.discovery["failed"],
+            articles_done=new + dup + skipped,
+            article_errors=article_errors,
+        )
+        if status == "failed" and spider.errors:
+            first = spider.errors[0]
+            message = f"{message}; {first['url']}: {first['reason']}"
+        skip_reasons = {k[len(STAT_PREFIX + "skipped/"):]: v for k, v in stats.items()
+                        if k.startswith(STAT_PREFIX + "skipped/")}
+        with self.db.begin() as session:
+            finish_run(
+                session, self.run_id,
+                status=status,
+                message=message,
+                pages_fetched=int(stats.get("downloader/response_count", 0)),
+                articles_new=new,
+                articles_duplicate=dup,
+                articles_skipped=skipped,
+                skip_reasons=skip_reasons,
+                errors=spider.errors[:MAX_ERRORS_KEPT],
+                stats=_jsonable(stats),
+            )
+        log = logger.error if status == "failed" else logger.info
+        log("%s: run %s %s: %d new, %d duplicate, %d skipped, %d errors%s", spider.name, self.run_id,
+            status, new, dup, skipped, len(spider.errors), f" ({message})" if message else "")

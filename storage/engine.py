@@ -1,0 +1,73 @@
+"""Engine and session setup: where the store is and how connections are configured."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+
+DB_ENV = "EXPOWATCH_DB_URL"
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait up to 30 s for a lock instead of failing at once
+
+
+def default_db_path() -> Path:
+    """The documented default store: $XDG_DATA_HOME/expowatch/expowatch.db."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "expowatch" / "expowatch.db"
+
+
+def resolve_db_url(db: str | None = None) -> str:
+    """--db, else EXPOWATCH_DB_URL, else the default SQLite file. A bare path means SQLite."""
+    url = db or os.environ.get(DB_ENV) or f"sqlite:///{default_db_path()}"
+    if "://" not in url:
+        url = f"sqlite:///{Path(url).expanduser().resolve()}"
+    return url
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str, *, for_writing: bool = True) -> Engine:
+    """An engine for the store URL; SQLite gets WAL, a busy timeout and foreign keys.
+
+    On SQLite a writing engine opens every transaction with BEGIN IMMEDIATE (the write
+    lock up front, waiting up to the busy timeout) so that concurrent writers queue
+    instead of failing on a lock upgrade; a reading engine uses plain deferred BEGIN,
+    which in WAL mode never blocks writers.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
+        )
+        event.listen(engine, "connect", _configure_sqlite)
+        # pysqlite's own transaction handling is off (isolation_level=None), so emit BEGIN
+        # ourselves: IMMEDIATE takes the write lock up front and avoids deadlocked upgrades.
+        begin = "BEGIN IMMEDIATE" if for_writing else "BEGIN"
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str, *, for_writing: bool = True) -> Engine:
+    """One engine per URL and mode per process."""
+    return make_engine(url, for_writing=for_writing)
+
+
+def session_factory(url: str, *, for_writing: bool = True) -> sessionmaker:
+    """A sessionmaker bound to the store at url (callers own the transaction)."""
+    return sessionmaker(get_engine(url, for_writing=for_writing), expire_on_commit=False)

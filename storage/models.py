@@ -1,0 +1,206 @@
+"""SQLAlchemy 2 models of the article store.
+
+Uniqueness lives here (canonical URL, content hash, seen URL), so inserts that
+may repeat use insert-or-ignore and a crawl killed at any point can be rerun.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """A datetime stored as naive UTC and read back as tz-aware UTC on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store takes tz-aware datetimes")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    """Declarative base; every datetime is stored in UTC."""
+
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+class SourceRow(Base):
+    """A source as seen by the store (the declaration itself lives in TOML/code)."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    homepage: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    first_seen_at: Mapped[datetime]
+
+
+class Article(Base):
+    """One story as first seen; near-duplicate copies point at it via duplicate_of_id."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    canonical_url: Mapped[str] = mapped_column(Text, unique=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    title: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+    published_raw: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime | None]
+    updated_raw: Mapped[str | None] = mapped_column(Text)
+    date_flag: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str | None] = mapped_column(String(8))
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    minhash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
+    similarity: Mapped[float | None] = mapped_column(Float)
+    first_seen_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime]
+    extractor_version: Mapped[str] = mapped_column(String(32))
+
+    source: Mapped[SourceRow] = relationship()
+    urls: Mapped[list[ArticleUrl]] = relationship(back_populates="article")
+    events: Mapped[list[ArticleEvent]] = relationship(back_populates="article")
+
+    __table_args__ = (Index("ix_articles_published_at", "published_at"),)
+
+
+class ArticleUrl(Base):
+    """Every URL an article was seen at, with the source: provenance and syndicated copies."""
+
+    __tablename__ = "article_urls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    relation: Mapped[str] = mapped_column(String(16))  # original | alias | exact_copy
+    first_seen_at: Mapped[datetime]
+
+    article: Mapped[Article] = relationship(back_populates="urls")
+    source: Mapped[SourceRow] = relationship()
+
+
+class SkippedPage(Base):
+    """A page fetched and judged not to be an article (JS shell, soft 404, too short ...)."""
+
+    __tablename__ = "skipped_pages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    reason: Mapped[str] = mapped_column(String(32))
+    first_seen_at: Mapped[datetime]
+
+
+class RawPage(Base):
+    """The compressed HTML an article was extracted from, for re-extraction."""
+
+    __tablename__ = "raw_pages"
+
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    http_charset: Mapped[str | None] = mapped_column(String(40))
+    fetched_at: Mapped[datetime]
+    html_zlib: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ArticleEvent(Base):
+    """An event an article is about (primary) or mentions, with the evidence."""
+
+    __tablename__ = "article_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # primary | mentioned
+    edition: Mapped[int | None] = mapped_column(Integer)
+    year: Mapped[int | None] = mapped_column(Integer)
+    confidence: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[list] = mapped_column(JSON)
+    tagger_version: Mapped[str] = mapped_column(String(32))
+
+    article: Mapped[Article] = relationship(back_populates="events")
+
+    __table_args__ = (UniqueConstraint("article_id", "event", name="uq_article_events_article_event"),)
+
+
+class MinhashBand(Base):
+    """One LSH band of an article's MinHash: the near-duplicate index, shared by all crawlers."""
+
+    __tablename__ = "minhash_bands"
+
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    band_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+
+
+class CrawlRun(Base):
+    """One crawl of one source, recorded from Scrapy's stats."""
+
+    __tablename__ = "crawl_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))  # running | ok | partial | failed | timeout
+    pages_fetched: Mapped[int] = mapped_column(default=0)
+    articles_new: Mapped[int] = mapped_column(default=0)
+    articles_duplicate: Mapped[int] = mapped_column(default=0)
+    articles_skipped: Mapped[int] = mapped_column(default=0)
+    skip_reasons: Mapped[dict] = mapped_column(JSON, default=dict)
+    errors: Mapped[list] = mapped_column(JSON, default=list)
+    stats: Mapped[dict] = mapped_column(JSON, default=dict)
+    message: Mapped[str | None] = mapped_column(Text)
+
+    source: Mapped[SourceRow] = relationship()
+
+
+class HttpCacheEntry(Base):
+    """Validators of a discovery URL (feed, sitemap, list page) for conditional GET."""
+
+    __tablename__ = "http_cache"
+
+    url: Mapped[str] = mapped_column(Text, primary_key=True)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime]
+
+
+class SavedQuery(Base):
+    """When a named search last ran, for `expowatch search --new`."""
+
+    __tablename__ = "saved_queries"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_run_at: Mapped[datetime]

@@ -1,0 +1,43 @@
+"""Shared fixtures: a fresh store per test, the replica web, and the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """A fresh SQLite store file for one test."""
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for CLI subprocesses: no user store, sources or events leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPOWATCH_")}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    env["PYTHONWARNINGS"] = "error::DeprecationWarning"
+    return env
+
+
+@pytest.fixture
+def run_cli(cli_env):
+    """Run `expowatch ARGS...` as a real process; returns the CompletedProcess."""
+
+    def run(*args: str, timeout: float = 120, check: bool = False, env: dict | None = None):
+        proc = subprocess.run(
+            [sys.executable, "-m", "crawler.cli", *args],
+            capture_output=True, text=True, timeout=timeout, env={**cli_env, **(env or {})},
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"expowatch {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run

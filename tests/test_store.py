@@ -1,0 +1,85 @@
+"""The store: schema by migration, insert-or-ignore, provenance of every URL, run records."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from crawler.dedup import content_hash
+from storage.engine import get_engine, session_factory
+from storage.migrate import current_revision, head_revision, upgrade
+from storage.models import Article, ArticleUrl, CrawlRun
+from storage.store import ArticleRecord, ensure_source, finish_run, known_urls, start_run, store_article
+
+
+def record(source_id: int, url: str, text: str, *seen: str) -> ArticleRecord:
+    return ArticleRecord(source_id=source_id, canonical_url=url, seen_urls=seen, title="T", text=text,
+                         content_hash=content_hash(text), published_at=datetime(2021, 3, 19, 2, 20, tzinfo=timezone.utc),
+                         extractor_version="test", raw_html=b"<html></html>")
+
+
+@pytest.fixture
+def db(db_url):
+    upgrade(db_url)
+    return session_factory(db_url)
+
+
+def test_migration_creates_the_schema_and_sqlite_pragmas(db_url, db):
+    engine = get_engine(db_url)
+    assert current_revision(engine) == head_revision(db_url)
+    tables = set(inspect(engine).get_table_names())
+    assert {"sources", "articles", "article_urls", "crawl_runs", "raw_pages", "article_events", "minhash_bands"} <= tables
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_same_article_twice_is_stored_once(db):
+    with db.begin() as s:
+        sid = ensure_source(s, "a")
+        first = store_article(s, record(sid, "https://a.example/1", "Robots at the expo in Tianjin."))
+    with db.begin() as s:
+        again = store_article(s, record(sid, "https://a.example/1", "Robots at the expo in Tianjin."))
+    assert (first.outcome, again.outcome) == ("new", "known_url")
+    assert first.article_id == again.article_id
+    with db() as s:
+        assert s.scalar(select(func.count()).select_from(Article)) == 1
+
+
+def test_exact_copy_elsewhere_adds_provenance_not_an_article(db):
+    with db.begin() as s:
+        a, b = ensure_source(s, "organiser"), ensure_source(s, "wire")
+        store_article(s, record(a, "https://org.example/1", "The expo opens on June 20."))
+        copy = store_article(s, record(b, "https://wire.example/9", "The  expo opens, on June 20!", "https://wire.example/9?utm_source=x"))
+    assert copy.outcome == "exact_duplicate"
+    with db() as s:
+        rows = s.execute(select(ArticleUrl.url, ArticleUrl.relation, ArticleUrl.source_id).order_by(ArticleUrl.id)).all()
+        assert s.scalar(select(func.count()).select_from(Article)) == 1
+        assert known_urls(s, ["https://wire.example/9", "https://nowhere.example/"]) == {"https://wire.example/9"}
+    assert ("https://wire.example/9", "exact_copy", b) in rows
+    assert ("https://wire.example/9?utm_source=x", "alias", b) in rows
+
+
+def test_naive_datetimes_are_refused(db):
+    with db.begin() as s:
+        sid = ensure_source(s, "a")
+        bad = record(sid, "https://a.example/2", "text")
+        bad = ArticleRecord(**{**bad.__dict__, "published_at": datetime(2021, 1, 1)})
+        with pytest.raises(Exception, match="naive datetime"):
+            store_article(s, bad)
+
+
+def test_a_run_left_running_by_a_killed_process_is_marked_failed(db):
+    with db.begin() as s:
+        sid = ensure_source(s, "a")
+        stale = start_run(s, sid)
+    with db.begin() as s:
+        fresh = start_run(s, sid)
+        finish_run(s, fresh, status="ok")
+    with db() as s:
+        runs = {r.id: r for r in s.scalars(select(CrawlRun))}
+    assert runs[stale].status == "failed" and "interrupted" in runs[stale].message
+    assert runs[fresh].status == "ok" and runs[fresh].finished_at.tzinfo is not None
