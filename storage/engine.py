@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -62,10 +61,21 @@ def make_engine(url: str, *, for_writing: bool = True) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-@lru_cache(maxsize=8)
+_engines: dict[tuple[str, bool], Engine] = {}
+
+
 def get_engine(url: str, *, for_writing: bool = True) -> Engine:
     """One engine per URL and mode per process."""
-    return make_engine(url, for_writing=for_writing)
+    key = (url, for_writing)
+    if key not in _engines:
+        _engines[key] = make_engine(url, for_writing=for_writing)
+    return _engines[key]
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection this process holds (tests, forks, shutdown)."""
+    while _engines:
+        _engines.popitem()[1].dispose()
 
 
 def session_factory(url: str, *, for_writing: bool = True) -> sessionmaker:

@@ -12,10 +12,40 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(autouse=True)
+def _close_store_connections():
+    """Each test ends with no pooled store connections left open."""
+    yield
+    from storage.engine import dispose_engines
+
+    dispose_engines()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the whole run (fails loudly if it cannot start)."""
+    from pgserver import TemporaryPostgres
+
+    server = TemporaryPostgres().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite store file for one test."""
     return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path: Path) -> str:
+    """A fresh store for one test, on each backend: a SQLite file and a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres_server").create_database()
 
 
 @pytest.fixture

@@ -26,12 +26,16 @@ def db(db_url):
     return session_factory(db_url)
 
 
-def test_migration_creates_the_schema_and_sqlite_pragmas(db_url, db):
+def test_migration_creates_the_schema(db_url, db):
     engine = get_engine(db_url)
     assert current_revision(engine) == head_revision(db_url)
     tables = set(inspect(engine).get_table_names())
     assert {"sources", "articles", "article_urls", "crawl_runs", "raw_pages", "article_events", "minhash_bands"} <= tables
-    with engine.connect() as conn:
+
+
+def test_sqlite_gets_wal_foreign_keys_and_a_busy_timeout(sqlite_url):
+    upgrade(sqlite_url)
+    with get_engine(sqlite_url).connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000

@@ -1,0 +1,131 @@
+"""A throwaway PostgreSQL server for tests: initdb into a temp dir, listen on 127.0.0.1.
+
+Uses the machine's PostgreSQL binaries (EXPOWATCH_PG_BIN, `pg_config --bindir`, or
+/usr/lib/postgresql/*/bin). As root, the server runs as the `postgres` user, since
+PostgreSQL refuses to run as root. If no server can be started this raises: the
+PostgreSQL tests then fail loudly instead of skipping.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+START_TIMEOUT_S = 60.0
+TEST_SERVER_SETTINGS = {
+    # durability is not what these tests check; skipping fsync makes them several times faster
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+}
+
+
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL server could be started on this machine."""
+
+
+def find_bindir() -> Path:
+    """Where initdb/postgres live."""
+    candidates = [os.environ.get("EXPOWATCH_PG_BIN")]
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        candidates.append(out.stdout.strip())
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
+    if shutil.which("initdb"):
+        candidates.append(str(Path(shutil.which("initdb")).resolve().parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "postgres").exists():
+            return Path(candidate)
+    raise PostgresUnavailable("no PostgreSQL binaries found (install Debian's postgresql or set EXPOWATCH_PG_BIN)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TemporaryPostgres:
+    """Start with .start(), make databases with .create_database(), stop with .stop()."""
+
+    def __init__(self) -> None:
+        self.bindir = find_bindir()
+        self.root = Path(tempfile.mkdtemp(prefix="expowatch-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.run_as = "postgres" if os.geteuid() == 0 else None
+
+    def _cmd(self, *args: str) -> list[str]:
+        return ["runuser", "-u", self.run_as, "--", *args] if self.run_as else list(args)
+
+    def start(self) -> "TemporaryPostgres":
+        if self.run_as:
+            user = pwd.getpwnam(self.run_as)
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+        init = subprocess.run(
+            self._cmd(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "expowatch",
+                      "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"),
+            capture_output=True, text=True,
+        )
+        if init.returncode != 0:
+            raise PostgresUnavailable(f"initdb failed: {init.stderr.strip()}")
+        options = [arg for key, value in TEST_SERVER_SETTINGS.items() for arg in ("-c", f"{key}={value}")]
+        with open(self.root / "server.log", "wb") as log:
+            self.process = subprocess.Popen(
+                self._cmd(str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
+                          "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.root}", *options),
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if self.process.poll() is not None:
+                raise PostgresUnavailable(f"postgres exited: {(self.root / 'server.log').read_text()[-2000:]}")
+            try:
+                psycopg.connect(self.dsn("postgres"), connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise PostgresUnavailable("postgres did not accept connections in time") from None
+                time.sleep(0.05)  # polling for readiness: the server gives no other signal
+
+    def dsn(self, database: str) -> str:
+        return f"postgresql://expowatch@127.0.0.1:{self.port}/{database}"
+
+    def url(self, database: str) -> str:
+        """SQLAlchemy URL of a database on this server."""
+        return f"postgresql+psycopg://expowatch@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str | None = None) -> str:
+        """A new empty database; returns its SQLAlchemy URL."""
+        import psycopg
+
+        name = name or f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
