@@ -1,0 +1,470 @@
+"""Published and updated dates of an article page, to the minute where the page shows it.
+
+Sources, most trusted first: the source's own date selector; page metadata
+(meta tags, JSON-LD, ``<time>`` / itemprop elements); a visible byline near the
+headline ("Time:2019-07-19 17:30:36", "June 21, 2024", "2021年3月19日 10:20");
+the URL (/2021/0319/, /2021-03-19/). A metadata date without a time of day is
+refined by a byline on the same day that shows one.
+
+Naive times are read in the source's time zone (IANA name) and every result is
+returned in UTC, with the raw string kept. Implausible dates (in the future, or
+before the site or the web existed) are flagged, never stored as if true.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from lxml.html import HtmlElement
+
+from crawler.htmltree import jsonld_objects, normalize_space, select_text
+
+# A page may legitimately be dated slightly ahead of our clock (embargoed wire
+# copy, a source time zone mis-declared by up to 14 h); more than a day ahead is wrong.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+# News sites with dated articles appear from the mid-1990s; an earlier
+# "published" date on a page we crawl is a template default or a typo.
+MIN_PLAUSIBLE_YEAR = 1995
+
+# A byline is a short element ("Release:Chongqing Daily Time:2019-07-19 17:30:36");
+# a longer block holding a date is article prose that mentions a date.
+BYLINE_MAX_CHARS = 200
+
+# A wire dateline ("BEIJING, June 21, 2024 /PRNewswire/ —") sits this close to
+# the start of the first paragraph.
+DATELINE_MAX_OFFSET = 60
+
+# How far before a date a label ("Time:", "发布时间：", "Updated") may stand.
+LABEL_WINDOW_CHARS = 24
+
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+    "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}  # fmt: skip
+
+_MONTH_NAME = (
+    r"(?P<mname>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_YEAR = r"(?P<year>(?:19|20)\d{2})"
+_TIME = (
+    r"(?:(?:\s*(?:,|at|T|@|\||-)\s*|\s*)(?P<ampm_zh>上午|下午)?\s*"
+    r"(?P<hour>[01]?\d|2[0-3])\s*[:：时]\s*(?P<minute>[0-5]\d)(?!\d)"
+    r"(?:\s*[:：分]\s*(?P<second>[0-5]\d)(?:[.,]\d+)?)?\s*[分秒]?"
+    r"(?:\s*(?P<ampm>[AaPp]\.?\s?[Mm]\b\.?))?"
+    r"(?:\s*(?P<tz>Z(?![A-Za-z])|(?:UTC|GMT)?\s?[+-](?:0\d|1[0-4]):?[0-5]\d|(?:UTC|GMT)\s?[+-]\d{1,2}(?!\d)|UTC|GMT))?)?"
+)
+_DATE_PATTERNS = (
+    re.compile(
+        r"(?<!\d)" + _YEAR + r"\s*(?:[-/.]|年)\s*(?P<month>\d{1,2})\s*(?:[-/.]|月)\s*"
+        r"(?P<day>\d{1,2})(?!\d)\s*日?" + _TIME,
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\b" + _MONTH_NAME + r"\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+" + _YEAR + r"(?!\d)" + _TIME,
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"(?<!\d)(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+" + _MONTH_NAME + r"\.?,?\s+" + _YEAR + r"(?!\d)" + _TIME,
+        re.IGNORECASE,
+    ),
+)
+_URL_DATE = re.compile(
+    r"(?<!\d)(?P<year>(?:19|20)\d{2})[-_/]?(?P<month>0[1-9]|1[0-2])[-_/]?(?P<day>0[1-9]|[12]\d|3[01])(?!\d)"
+)
+_YEAR_HINT = re.compile(r"(?:19|20)\d{2}")
+
+_PUBLISHED_LABEL = re.compile(
+    r"(?:publish|posted|release|issued|date|time|发布|发表|时间|日期|来源)[^\d]{0,12}$", re.IGNORECASE
+)
+_UPDATED_LABEL = re.compile(
+    r"(?:updated?|modified|last\s+edited|revised|更新|修改|修订)[^\d]{0,12}$", re.IGNORECASE
+)
+_DATELINE = re.compile(r"^[A-Z][A-Z .'-]{1,30}(?:\([^)]{1,40}\))?,\s*$")
+_NOT_BYLINE = re.compile(r"©|copyright|版权|icp备|all rights reserved", re.IGNORECASE)
+
+# Meta keys, most trusted first (lowercased name / property / itemprop).
+PUBLISHED_META_KEYS = (
+    "article:published_time",
+    "og:article:published_time",
+    "datepublished",
+    "article:published",
+    "og:published_time",
+    "published_time",
+    "publishdate",
+    "publish_date",
+    "publish-date",
+    "pubdate",
+    "publishtime",
+    "publication_date",
+    "firstpublishedtime",
+    "sailthru.date",
+    "parsely-pub-date",
+    "dc.date.issued",
+    "dcterms.issued",
+    "dc.date.created",
+    "dcterms.created",
+    "datecreated",
+    "dc.date",
+    "dcterms.date",
+    "date",
+)
+UPDATED_META_KEYS = (
+    "article:modified_time",
+    "og:updated_time",
+    "datemodified",
+    "article:updated_time",
+    "dc.date.modified",
+    "dcterms.modified",
+    "lastmodifiedtime",
+    "last-modified",
+    "lastmod",
+)
+_ARTICLE_TYPES = re.compile(r"Article|Posting|Report|Release", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DateCandidate:
+    """One date found on a page, already converted to UTC."""
+
+    raw: str
+    value: datetime  # UTC, tz-aware
+    has_time: bool
+    source: str  # "selector", "meta", "jsonld", "time", "byline", "dateline", "url"
+    zone: str  # IANA name used for a naive time, or the explicit offset ("+08:00")
+
+
+@dataclass(frozen=True)
+class ArticleDates:
+    """The dates an extractor stores for one article."""
+
+    published_at: datetime | None = None
+    published_raw: str | None = None
+    published_source: str | None = None
+    updated_at: datetime | None = None
+    updated_raw: str | None = None
+    date_flag: str | None = None  # "future" / "before_site"
+    timezone: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+def source_zone(name: str) -> ZoneInfo:
+    """The ZoneInfo for a source's declared time zone; ValueError naming it when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as 'Asia/Shanghai')") from exc
+
+
+def parse_date(text: str, zone: tzinfo, zone_name: str | None = None) -> DateCandidate | None:
+    """The first date (with time of day and offset when present) in text, as a UTC candidate."""
+    found = find_all_dates(text, zone, zone_name)
+    return found[0][1] if found else None
+
+
+def find_all_dates(
+    text: str, zone: tzinfo, zone_name: str | None = None, source: str = "text"
+) -> list[tuple[int, DateCandidate]]:
+    """Every date expression in text as (start offset, candidate), in reading order."""
+    if not _YEAR_HINT.search(text):
+        return []
+    zone_name = zone_name or str(zone)
+    hits: list[tuple[int, int, DateCandidate]] = []
+    for pattern in _DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            candidate = _candidate(match, zone, zone_name, source)
+            if candidate is not None:
+                hits.append((match.start(), match.end(), candidate))
+    hits.sort(key=lambda hit: (hit[0], -hit[1]))
+    result: list[tuple[int, DateCandidate]] = []
+    last_end = -1
+    for start, end, candidate in hits:
+        if start >= last_end:
+            result.append((start, candidate))
+            last_end = end
+    return result
+
+
+def _candidate(match: re.Match[str], zone: tzinfo, zone_name: str, source: str) -> DateCandidate | None:
+    parts = match.groupdict()
+    month = _MONTHS[parts["mname"][:3].lower()] if parts.get("mname") else int(parts["month"])
+    hour = int(parts["hour"]) if parts["hour"] else 0
+    minute = int(parts["minute"]) if parts["minute"] else 0
+    second = int(parts["second"]) if parts["second"] else 0
+    ampm = (parts["ampm"] or "").lower().replace(".", "").replace(" ", "")
+    if ampm or parts["ampm_zh"]:
+        if hour > 12:
+            return None
+        afternoon = ampm == "pm" or parts["ampm_zh"] == "下午"
+        hour = hour % 12 + (12 if afternoon else 0)
+    try:
+        naive = datetime(int(parts["year"]), month, int(parts["day"]), hour, minute, second)
+    except ValueError:
+        return None  # 2021-02-30 and the like: not a date
+    offset = _offset(parts["tz"]) if parts["tz"] else None
+    if offset is not None:
+        aware = naive.replace(tzinfo=offset)
+        used = _offset_name(offset)
+    else:
+        aware = naive.replace(tzinfo=zone)
+        used = zone_name
+    raw = match.group(0).strip(" ,|-@")
+    return DateCandidate(raw, aware.astimezone(UTC), parts["hour"] is not None, source, used)
+
+
+def _offset(tz_text: str) -> timezone | None:
+    text = tz_text.upper().replace("UTC", "").replace("GMT", "").replace(" ", "")
+    if text in ("", "Z"):
+        return UTC
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    hours, minutes = (int(digits[:-2]), int(digits[-2:])) if len(digits) > 2 else (int(digits), 0)
+    if hours > 14 or minutes > 59:
+        return None
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def _offset_name(offset: tzinfo) -> str:
+    delta = offset.utcoffset(None) or timedelta(0)
+    if not delta:
+        return "UTC"
+    sign = "-" if delta < timedelta(0) else "+"
+    minutes = abs(int(delta.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def url_date(url: str, zone: tzinfo, zone_name: str | None = None) -> DateCandidate | None:
+    """A date written into the URL path (/2021/0319/, /2021-03-19/, /20210319/), day precision."""
+    path = url.split("://", 1)[-1].split("?", 1)[0]
+    path = path[path.find("/") :] if "/" in path else ""
+    for match in _URL_DATE.finditer(path):
+        try:
+            naive = datetime(int(match["year"]), int(match["month"]), int(match["day"]))
+        except ValueError:
+            continue
+        value = naive.replace(tzinfo=zone).astimezone(UTC)
+        return DateCandidate(match.group(0), value, False, "url", zone_name or str(zone))
+    return None
+
+
+def find_dates(
+    tree: HtmlElement,
+    url: str,
+    *,
+    zone_name: str = "UTC",
+    founded_year: int | None = None,
+    date_selector: str | None = None,
+    headline: HtmlElement | None = None,
+    meta: dict[str, list[str]] | None = None,
+    jsonld: list[dict[str, Any]] | None = None,
+    now: datetime | None = None,
+) -> ArticleDates:
+    """Published and updated dates of a parsed page (scripts may already be stripped if jsonld is given)."""
+    zone = source_zone(zone_name)
+    meta = meta if meta is not None else {}
+    jsonld = jsonld if jsonld is not None else jsonld_objects(tree)
+    published: list[DateCandidate] = []
+    updated: list[DateCandidate] = []
+
+    if date_selector:
+        text = select_text(tree, date_selector)
+        found = parse_date(text, zone, zone_name) if text else None
+        if found:
+            published.append(_with_source(found, "selector"))
+
+    structured_pub, structured_upd = _structured_dates(tree, meta, jsonld, zone, zone_name)
+    byline_pub, byline_upd = _byline_dates(tree, headline, zone, zone_name)
+    published += _refine_with_time(structured_pub, byline_pub, zone) + byline_pub
+    updated += _refine_with_time(structured_upd, byline_upd, zone) + byline_upd
+    from_url = url_date(url, zone, zone_name)
+    if from_url:
+        published.append(from_url)
+
+    return _choose(published, updated, zone_name, founded_year, now or datetime.now(UTC))
+
+
+def _with_source(candidate: DateCandidate, source: str) -> DateCandidate:
+    return DateCandidate(candidate.raw, candidate.value, candidate.has_time, source, candidate.zone)
+
+
+def _structured_dates(
+    tree: HtmlElement,
+    meta: dict[str, list[str]],
+    jsonld: list[dict[str, Any]],
+    zone: tzinfo,
+    zone_name: str,
+) -> tuple[list[DateCandidate], list[DateCandidate]]:
+    published: list[DateCandidate] = []
+    updated: list[DateCandidate] = []
+    for keys, out in ((PUBLISHED_META_KEYS, published), (UPDATED_META_KEYS, updated)):
+        for key in keys:
+            for value in meta.get(key, ()):
+                found = parse_date(value, zone, zone_name)
+                if found:
+                    out.append(_with_source(found, "meta"))
+    articles = [obj for obj in jsonld if _ARTICLE_TYPES.search(str(obj.get("@type", "")))]
+    for obj in articles or jsonld:
+        for key, out in (("datePublished", published), ("dateCreated", published), ("dateModified", updated)):
+            value = obj.get(key)
+            found = parse_date(value, zone, zone_name) if isinstance(value, str) else None
+            if found:
+                out.append(_with_source(found, "jsonld"))
+    for element in tree.xpath(
+        "//*[@itemprop='datePublished' or @itemprop='dateModified'][not(self::meta)]"
+        "|//time[@datetime or @pubdate]"
+    ):
+        value = element.get("datetime") or element.get("content") or normalize_space(element.text_content())
+        found = parse_date(value, zone, zone_name) if value else None
+        if not found:
+            continue
+        is_updated = element.get("itemprop") == "dateModified" or "updat" in (element.get("class") or "").lower()
+        (updated if is_updated else published).append(_with_source(found, "time"))
+    return published, updated
+
+
+def _refine_with_time(
+    structured: list[DateCandidate], bylines: list[DateCandidate], zone: tzinfo
+) -> list[DateCandidate]:
+    """Put first a byline that shows the time of day on the same local day as a date-only metadata value."""
+    if not structured or structured[0].has_time:
+        return structured
+    day = structured[0].value.astimezone(zone).date()
+    for byline in bylines:
+        if byline.has_time and byline.value.astimezone(zone).date() == day:
+            return [byline, *structured]
+    return structured
+
+
+def _byline_dates(
+    tree: HtmlElement, headline: HtmlElement | None, zone: tzinfo, zone_name: str
+) -> tuple[list[DateCandidate], list[DateCandidate]]:
+    """Dates shown in short byline elements, best first: after the headline, labelled, with a time."""
+    scored: list[tuple[tuple[int, int, int], DateCandidate, bool]] = []
+    seen: set[HtmlElement] = set()
+    order = {element: index for index, element in enumerate(tree.iter())}
+    headline_at = order.get(headline, -1) if headline is not None else -1
+    body = tree.find("body")
+    for text_node in (body if body is not None else tree).xpath(".//text()[re:test(., '(19|20)\\d\\d')]", namespaces=_RE_NS):
+        element = _byline_element(text_node, seen)
+        if element is None:
+            continue
+        text = normalize_space(element.text_content())
+        if _NOT_BYLINE.search(text) or _in_link_list(element):
+            continue
+        dates = find_all_dates(text, zone, zone_name, "byline")
+        dates = dates if len(text) <= BYLINE_MAX_CHARS else _dateline(text, dates)
+        for start, candidate in dates:
+            before = text[max(0, start - LABEL_WINDOW_CHARS) : start]
+            is_updated = bool(_UPDATED_LABEL.search(before))
+            labelled = is_updated or bool(_PUBLISHED_LABEL.search(before)) or candidate.source == "dateline"
+            dominant = len(candidate.raw) * 2 >= len(text)
+            if not (labelled or candidate.has_time or dominant):
+                continue  # a short sentence that merely mentions a date
+            position = order.get(element, 0)
+            after_headline = headline_at >= 0 and position > headline_at
+            score = (0 if after_headline else 1, 0 if (labelled or candidate.has_time) else 1, position)
+            scored.append((score, candidate, is_updated))
+    scored.sort(key=lambda item: item[0])
+    published = [candidate for _, candidate, is_updated in scored if not is_updated]
+    updated = [candidate for _, candidate, is_updated in scored if is_updated]
+    return published, updated
+
+
+_RE_NS = {"re": "http://exslt.org/regular-expressions"}
+
+
+def _byline_element(text_node: Any, seen: set[HtmlElement]) -> HtmlElement | None:
+    """The largest element around a text node whose text is still byline-sized."""
+    element = text_node.getparent()
+    if element is None:
+        return None
+    if text_node.is_tail:
+        element = element.getparent()
+    if element is None or element.tag in ("html", "body", "a"):
+        return None
+    parent = element.getparent()
+    while parent is not None and parent.tag not in ("body", "html"):
+        if len(parent.text_content()) > BYLINE_MAX_CHARS:
+            break
+        element, parent = parent, parent.getparent()
+    if element in seen:
+        return None
+    seen.add(element)
+    return element
+
+
+def _in_link_list(element: HtmlElement) -> bool:
+    """True for dates inside link lists (related news, sidebars), which date other articles."""
+    for ancestor in element.iterancestors():
+        if ancestor.tag in ("a", "li", "nav", "footer", "aside", "option", "dd"):
+            return True
+        if ancestor.tag in ("article", "main", "body"):
+            return False
+    return element.tag in ("a", "li", "option")
+
+
+def _dateline(text: str, dates: list[tuple[int, DateCandidate]]) -> list[tuple[int, DateCandidate]]:
+    """Keep a wire dateline date ("BEIJING, June 21, 2024 /PRNewswire/") at the start of a paragraph."""
+    if dates and dates[0][0] <= DATELINE_MAX_OFFSET and _DATELINE.match(text[: dates[0][0]]):
+        start, candidate = dates[0]
+        return [(start, _with_source(candidate, "dateline"))]
+    return []
+
+
+def _choose(
+    published: list[DateCandidate],
+    updated: list[DateCandidate],
+    zone_name: str,
+    founded_year: int | None,
+    now: datetime,
+) -> ArticleDates:
+    warnings: list[str] = []
+    earliest = datetime(max(MIN_PLAUSIBLE_YEAR, founded_year or MIN_PLAUSIBLE_YEAR), 1, 1, tzinfo=UTC)
+    latest = now + FUTURE_TOLERANCE
+    chosen: DateCandidate | None = None
+    rejected: list[tuple[DateCandidate, str]] = []
+    for candidate in published:
+        flag = _implausible(candidate, earliest, latest)
+        if flag is None:
+            chosen = candidate
+            break
+        rejected.append((candidate, flag))
+    for candidate, flag in rejected:
+        warnings.append(f"ignored implausible {candidate.source} date {candidate.raw!r} ({flag})")
+    upd = next((c for c in updated if _implausible(c, earliest, latest) is None), None)
+    if chosen is not None and upd is not None and upd.value < chosen.value:
+        upd = None  # an "updated" date before the publication date is a template artefact
+    if chosen is None:
+        flagged = rejected[0] if rejected else None
+        return ArticleDates(
+            published_raw=flagged[0].raw if flagged else None,
+            published_source=flagged[0].source if flagged else None,
+            updated_at=upd.value if upd else None,
+            updated_raw=upd.raw if upd else None,
+            date_flag=flagged[1] if flagged else None,
+            timezone=flagged[0].zone if flagged else zone_name,
+            warnings=tuple(warnings),
+        )
+    return ArticleDates(
+        published_at=chosen.value,
+        published_raw=chosen.raw,
+        published_source=chosen.source,
+        updated_at=upd.value if upd else None,
+        updated_raw=upd.raw if upd else None,
+        timezone=chosen.zone,
+        warnings=tuple(warnings),
+    )
+
+
+def _implausible(candidate: DateCandidate, earliest: datetime, latest: datetime) -> str | None:
+    if candidate.value > latest:
+        return "future"
+    # Compare on the local calendar year so a 1 January local date is not "before" the site.
+    if candidate.value + timedelta(days=1) < earliest:
+        return "before_site"
+    return None
