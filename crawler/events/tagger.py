@@ -1,0 +1,461 @@
+"""Decide which events an article is about, with edition, confidence and evidence.
+
+`tag_article` is a pure function over plain strings: one regex pass finds every
+taxonomy term (matcher.py), the words around each name give its year or ordinal
+(mentions.py), and the weights below decide primary vs mentioned events.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from crawler.events.matcher import ACRONYM, ALIAS, CUE, NAME, Hit, TermMatcher
+from crawler.events.mentions import (
+    EDITION_PHRASE_RE,
+    RELATIVE_YEARS,
+    is_label_line,
+    line_bounds,
+    parse_ordinal,
+    read_attachment,
+)
+from crawler.events.taxonomy import Event, Taxonomy, builtin_taxonomy
+
+# Bump when rules, weights or the built-in taxonomy change the output, so that
+# `expowatch retag` can tell which stored tags are stale.
+TAGGER_VERSION = "1"
+
+PRIMARY, MENTIONED = "primary", "mentioned"
+TITLE, TEXT, URL, SOURCE, PUBLISHED, TAXONOMY = (
+    "title", "text", "url", "source", "published", "taxonomy",
+)
+
+# A title names what the article is about: one title mention outweighs a few in the body.
+TITLE_WEIGHT = 3.0
+BODY_WEIGHT = 1.0
+# Headings, captions, footers and promo lines: they show an event exists on the page,
+# but they are often about another edition or event, so they never decide anything.
+LABEL_WEIGHT = 0.2
+# A source's default event or a URL token: enough to break a tie, never evidence alone.
+HINT_WEIGHT = 0.5
+# News puts its topic in the first paragraph: naming an event there counts as one
+# more mention, so the lead's event wins a tie with one named in passing later.
+LEAD_WEIGHT = 1.0
+# A shared acronym or alias with an ordinal or year that the taxonomy knows for one
+# candidate ("第二届智博会": the Smart China Expo had a 2nd edition) leans that way.
+KNOWN_EDITION_WEIGHT = 1.0
+# News is mostly about the coming or just-held edition: the edition of the publication
+# year gets this much extra when the article names it (two body mentions' worth).
+CURRENT_EDITION_BONUS = 2.0
+# Reports on an edition keep coming for about two months after it closes; after that
+# "this year's" edition is already the next one.
+AFTERMATH_DAYS = 60
+# Context for a shared acronym: words within this many characters count fully
+# (about a paragraph), words further away count FAR_CONTEXT_FACTOR as much.
+CONTEXT_WINDOW = 300
+FAR_CONTEXT_FACTOR = 0.2
+# An unambiguous name of one candidate near a shared acronym is the strongest context.
+NAME_CONTEXT_WEIGHT = 3.0
+# The score (title + two body mentions) from which a tag is fully supported.
+FULL_SUPPORT = 5.0
+# Another edition of an event gets its own tag only if named at least once in prose.
+MIN_EDITION_WEIGHT = BODY_WEIGHT
+# The year came only from the publication date: less sure than a written year.
+PUBLISHED_ONLY_FACTOR = 0.8
+# Enough evidence to show why in `expowatch show`, without storing the article twice.
+MAX_EVIDENCE = 6
+SNIPPET_RADIUS = 40
+
+_URL_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a tag was given: a matched span of a field, or a non-text reason."""
+
+    field: str  # title | text | url | source | published | taxonomy
+    kind: str  # name | acronym | alias | edition-phrase | hint | published-date | known-edition
+    match: str
+    start: int | None = None
+    end: int | None = None
+    snippet: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "field": self.field, "kind": self.kind, "match": self.match,
+            "start": self.start, "end": self.end, "snippet": self.snippet,
+        }
+
+
+@dataclass(frozen=True)
+class EventTag:
+    """One event an article is about (primary) or names (mentioned)."""
+
+    event: str
+    role: str  # PRIMARY | MENTIONED
+    edition: int | None
+    year: int | None
+    confidence: float
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, as stored in article_events and printed by the CLI."""
+        return {
+            "event": self.event, "role": self.role, "edition": self.edition,
+            "year": self.year, "confidence": self.confidence,
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+@dataclass
+class _Mention:
+    """One occurrence of an event in the title or text, with what is attached to it."""
+
+    slug: str
+    field: str
+    start: int
+    end: int
+    kind: str
+    weight: float
+    label: bool
+    year: int | None = None
+    ordinal: int | None = None
+    certainty: float = 1.0  # below 1 when a shared acronym was resolved by context
+    snippet: str = ""
+
+
+@dataclass
+class _EventAccount:
+    """Everything found for one event in one article."""
+
+    event: Event
+    mentions: list[_Mention] = field(default_factory=list)
+    hints: list[Evidence] = field(default_factory=list)
+    in_lead: bool = False
+
+    @property
+    def prose(self) -> list[_Mention]:
+        return [m for m in self.mentions if not m.label]
+
+    @property
+    def score(self) -> float:
+        bonus = (HINT_WEIGHT if self.hints else 0.0) + (LEAD_WEIGHT if self.in_lead else 0.0)
+        return sum(m.weight * m.certainty for m in self.mentions) + bonus
+
+    @property
+    def certainty(self) -> float:
+        total = sum(m.weight for m in self.mentions)
+        return sum(m.weight * m.certainty for m in self.mentions) / total if total else 0.0
+
+
+def tag_article(
+    title: str,
+    text: str,
+    url: str = "",
+    *,
+    source_event: str | None = None,
+    published: datetime | date | None = None,
+    taxonomy: Taxonomy | None = None,
+) -> list[EventTag]:
+    """The events an article is about: at most one primary, any number mentioned.
+
+    `source_event` (the source's default event) and event words in `url` are weak
+    hints: they break ties but never tag an event the title and text do not name.
+    `published` resolves "this year's" and is the fallback year of the primary
+    event. `taxonomy` None means the built-in taxonomy. Tags come primary first.
+    """
+    taxonomy = taxonomy or builtin_taxonomy()
+    if source_event is not None:
+        taxonomy[source_event]  # an unknown slug is a configuration error: KeyError
+    day = published.date() if isinstance(published, datetime) else published
+    fields = {TITLE: title or "", TEXT: text or ""}
+    hits = {name: taxonomy.matcher.scan(value) for name, value in fields.items()}
+    hints = _hints(taxonomy, url, source_event)
+    accounts: dict[str, _EventAccount] = {}
+    for name, value in fields.items():
+        for mention in _mentions(name, value, hits, hints, taxonomy, day):
+            account = accounts.setdefault(mention.slug, _EventAccount(taxonomy[mention.slug]))
+            account.mentions.append(mention)
+    # An event named only in headings, footers or promo lines is not tagged.
+    accounts = {slug: a for slug, a in accounts.items() if a.prose}
+    lead_start, lead_end = _lead_paragraph(fields[TEXT])
+    for slug, account in accounts.items():
+        account.hints = hints.get(slug, [])
+        account.in_lead = any(
+            m.field == TEXT and lead_start <= m.start < lead_end for m in account.mentions
+        )
+    ranked = sorted(accounts.values(), key=lambda a: -a.score)
+    primary = None
+    if ranked and (len(ranked) == 1 or ranked[0].score > ranked[1].score):
+        primary = ranked[0]
+    if primary is not None:
+        primary.mentions.extend(_edition_phrases(fields, primary.event, day))
+    runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+    tags: list[EventTag] = []
+    for account in ranked:
+        tags.extend(_tags_for(account, account is primary, runner_up, fields, day))
+    return tags
+
+
+def _lead_paragraph(text: str) -> tuple[int, int]:
+    """Offsets of the first prose line of the text, (0, 0) if there is none."""
+    start = 0
+    for line in text.splitlines(keepends=True):
+        if line.strip() and not is_label_line(line):
+            return start, start + len(line)
+        start += len(line)
+    return 0, 0
+
+
+def _hints(taxonomy: Taxonomy, url: str, source_event: str | None) -> dict[str, list[Evidence]]:
+    """Weak hints per event: the source's default event and event words in the URL."""
+    hints: dict[str, list[Evidence]] = defaultdict(list)
+    if source_event is not None:
+        hints[source_event].append(Evidence(SOURCE, "hint", source_event))
+    tokens = set(_URL_TOKEN.findall(url.lower()))
+    for event in taxonomy:
+        words = {w.lower() for w in event.acronyms + event.cities + event.venues if w.isascii()}
+        for token in sorted(tokens & words):
+            hints[event.slug].append(Evidence(URL, "hint", token, snippet=url))
+    return hints
+
+
+def _mentions(
+    field_name: str,
+    value: str,
+    hits: dict[str, list[Hit]],
+    hints: dict[str, list[Evidence]],
+    taxonomy: Taxonomy,
+    day: date | None,
+) -> list[_Mention]:
+    """Each name, acronym or alias hit of one field as a mention of one event."""
+    out = []
+    consumed = -1
+    for hit in hits[field_name]:
+        if hit.start < consumed:
+            continue  # "(WIC)" right after "World Internet Conference": same mention
+        slugs = list(dict.fromkeys(t.slug for t in hit.terms if t.kind != CUE))
+        if not slugs:
+            continue
+        attached = read_attachment(value, hit.start, hit.end)
+        consumed = attached.consumed
+        certainty = 1.0
+        if len(slugs) > 1:
+            slugs = [s for s in slugs if attached.year is None or taxonomy[s].active_in(attached.year)] or slugs
+        if len(slugs) > 1:
+            known = {
+                s for s in slugs
+                if (attached.year is not None and taxonomy[s].edition_for_year(attached.year))
+                or (attached.ordinal is not None and taxonomy[s].edition_for_ordinal(attached.ordinal))
+            }
+            resolved = _resolve(hit, field_name, slugs, hits, hints, known)
+            if resolved is None:
+                continue  # context does not tell which event: no guess
+            slug, certainty = resolved
+        else:
+            slug = slugs[0]
+        event = taxonomy[slug]
+        year = attached.year
+        if year is None and attached.relative is not None and day is not None:
+            year = day.year + attached.relative
+        if year is not None and event.first_year is not None and year < event.first_year:
+            year = None  # "2016 World Intelligence Congress" cannot be: drop the year
+        label = False
+        if field_name == TEXT:
+            line_start, line_end = line_bounds(value, hit.start)
+            label = is_label_line(value[line_start:line_end])
+        weight = TITLE_WEIGHT if field_name == TITLE else LABEL_WEIGHT if label else BODY_WEIGHT
+        kind = next(t.kind for t in hit.terms if t.slug == slug and t.kind != CUE)
+        out.append(_Mention(
+            slug, field_name, attached.start, attached.end, kind, weight, label,
+            year, attached.ordinal, certainty, _snippet(value, attached.start, attached.end),
+        ))
+    return out
+
+
+def _resolve(
+    hit: Hit,
+    field_name: str,
+    slugs: list[str],
+    hits: dict[str, list[Hit]],
+    hints: dict[str, list[Evidence]],
+    known_edition: set[str],
+) -> tuple[str, float] | None:
+    """Which of several events a shared acronym or alias means here, and how surely."""
+    scores = {
+        slug: (HINT_WEIGHT if hints.get(slug) else 0.0)
+        + (KNOWN_EDITION_WEIGHT if slug in known_edition else 0.0)
+        for slug in slugs
+    }
+    for other_field, field_hits in hits.items():
+        for other in field_hits:
+            if other is hit:
+                continue
+            near = other_field == field_name and abs(other.start - hit.start) <= CONTEXT_WINDOW
+            factor = 1.0 if near else FAR_CONTEXT_FACTOR
+            named = {t.slug for t in other.terms if t.kind != CUE}
+            for term in other.terms:
+                if term.slug not in scores:
+                    continue
+                if term.kind == CUE:
+                    scores[term.slug] += term.weight * factor
+                elif named == {term.slug}:  # an unambiguous name of this candidate
+                    scores[term.slug] += NAME_CONTEXT_WEIGHT * factor
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    best, second = ranked[0][1], ranked[1][1]
+    if best <= second:
+        return None
+    return ranked[0][0], 0.5 + 0.5 * (best - second) / best
+
+
+def _edition_phrases(fields: dict[str, str], event: Event, day: date | None) -> list[_Mention]:
+    """"next year's edition", "the sixth edition", "第六届大会": editions of the article's event."""
+    out = []
+    for field_name, value in fields.items():
+        for match in EDITION_PHRASE_RE.finditer(value):
+            relative = match["rel"] or match["relzh"]
+            ordinal = 1 if match["first"] else parse_ordinal(match["ord"] or match["ordzh"] or "")
+            year = None
+            if relative:
+                if day is None:
+                    continue
+                year = day.year + RELATIVE_YEARS[relative.lower()]
+                if not event.active_in(year):
+                    continue
+            elif ordinal is None:
+                continue
+            label = field_name == TEXT and is_label_line(value[slice(*line_bounds(value, match.start()))])
+            if label:
+                continue
+            weight = TITLE_WEIGHT if field_name == TITLE else BODY_WEIGHT
+            out.append(_Mention(
+                event.slug, field_name, match.start(), match.end(), "edition-phrase", weight,
+                False, year, None if relative else ordinal,
+                snippet=_snippet(value, match.start(), match.end()),
+            ))
+    return out
+
+
+def _tags_for(
+    account: _EventAccount,
+    is_primary: bool,
+    runner_up: float,
+    fields: dict[str, str],
+    day: date | None,
+) -> list[EventTag]:
+    """The tag of one event's main edition, plus a mentioned tag per other edition named."""
+    event = account.event
+    groups: dict[tuple[int | None, int | None], list[_Mention]] = defaultdict(list)
+    undated: list[_Mention] = []
+    for mention in account.mentions:
+        key = _edition_key(event, mention)
+        if key == (None, None) or mention.label:  # footers and promos name no edition
+            undated.append(mention)
+        else:
+            groups[key].append(mention)
+    current = _current_year(event, day)
+
+    def group_weight(key: tuple[int | None, int | None]) -> float:
+        bonus = CURRENT_EDITION_BONUS if key[1] is not None and key[1] == current else 0.0
+        return sum(m.weight for m in groups[key]) + bonus
+
+    order = sorted(groups, key=lambda k: (-group_weight(k), groups[k][0].field != TITLE))
+    main = order[0] if order else None
+    ordinal, year = main or (None, None)
+    extra: list[Evidence] = []
+    if main is not None:
+        extra.extend(_inferred_from_taxonomy(groups[main], main))
+    from_published = False
+    if is_primary and year is None and current is not None and event.active_in(current):
+        # No written year: the publication date decides, unless the known edition
+        # of that year contradicts a written ordinal.
+        known = event.edition_for_year(current)
+        known_ordinal = known.ordinal if known else None
+        if ordinal is None or known_ordinal in (None, ordinal):
+            ordinal, year, from_published = ordinal or known_ordinal, current, True
+            extra.append(Evidence(PUBLISHED, "published-date", day.isoformat() if day else ""))
+    score = account.score
+    confidence = _support(score) * account.certainty
+    if is_primary:
+        confidence *= score / (score + runner_up)  # how clearly it beats the next event
+    if from_published:
+        confidence *= PUBLISHED_ONLY_FACTOR
+    main_mentions = (groups[main] if main is not None else []) + undated
+    tags = [EventTag(
+        event.slug, PRIMARY if is_primary else MENTIONED, ordinal, year,
+        round(min(1.0, confidence), 3),
+        _evidence(main_mentions, fields) + tuple(account.hints) + tuple(extra),
+    )]
+    for key in order[1:]:
+        weight = sum(m.weight for m in groups[key])
+        if weight < MIN_EDITION_WEIGHT:
+            continue
+        tags.append(EventTag(
+            event.slug, MENTIONED, key[0], key[1], round(_support(weight) * account.certainty, 3),
+            _evidence(groups[key], fields) + tuple(_inferred_from_taxonomy(groups[key], key)),
+        ))
+    return tags
+
+
+def _edition_key(event: Event, mention: _Mention) -> tuple[int | None, int | None]:
+    """(ordinal, year) of the edition a mention names, completed from known editions."""
+    ordinal, year = mention.ordinal, mention.year
+    if year is not None:
+        known = event.edition_for_year(year)
+        if known is not None:
+            ordinal = known.ordinal  # the written year wins over a conflicting ordinal
+    elif ordinal is not None:
+        known = event.edition_for_ordinal(ordinal)
+        year = known.year if known else None
+    return ordinal, year
+
+
+def _inferred_from_taxonomy(
+    mentions: list[_Mention], key: tuple[int | None, int | None]
+) -> tuple[Evidence, ...]:
+    """Evidence that the ordinal or the year came from the taxonomy's known editions."""
+    ordinal, year = key
+    if ordinal is None or year is None:
+        return ()
+    if all(m.year is None for m in mentions):
+        return (Evidence(TAXONOMY, "known-edition", f"edition {ordinal} was held in {year}"),)
+    if all(m.ordinal is None for m in mentions):
+        return (Evidence(TAXONOMY, "known-edition", f"the {year} edition is edition {ordinal}"),)
+    return ()
+
+
+def _support(score: float) -> float:
+    """0.5 for a single passing mention, rising to 1 at FULL_SUPPORT."""
+    return 0.5 + 0.5 * min(1.0, score / FULL_SUPPORT)
+
+
+def _current_year(event: Event, day: date | None) -> int | None:
+    """The year of the edition news published on `day` is most likely about."""
+    if day is None:
+        return None
+    known = event.edition_for_year(day.year)
+    if known and known.end and (day - known.end).days > AFTERMATH_DAYS:
+        return day.year + 1
+    return day.year
+
+
+def _evidence(mentions: list[_Mention], fields: dict[str, str]) -> tuple[Evidence, ...]:
+    """The strongest mentions as evidence: title first, then those naming an edition."""
+    chosen = sorted(
+        mentions,
+        key=lambda m: (m.field != TITLE, m.label, m.year is None and m.ordinal is None, m.start),
+    )[:MAX_EVIDENCE]
+    return tuple(
+        Evidence(m.field, m.kind, fields[m.field][m.start:m.end], m.start, m.end, m.snippet)
+        for m in chosen
+    )
+
+
+def _snippet(value: str, start: int, end: int) -> str:
+    """The words around a span, on one line."""
+    around = value[max(0, start - SNIPPET_RADIUS): end + SNIPPET_RADIUS]
+    return " ".join(around.split())
