@@ -167,6 +167,14 @@ def parse_date(text: str, zone: tzinfo, zone_name: str | None = None) -> DateCan
     return found[0][1] if found else None
 
 
+def date_span(text: str) -> tuple[int, int] | None:
+    """Where the first date expression (with its time, if any) sits in text."""
+    if not _YEAR_HINT.search(text):
+        return None
+    spans = [(m.start(), m.end()) for p in _DATE_PATTERNS if (m := p.search(text))]
+    return min(spans, key=lambda span: (span[0], -span[1])) if spans else None
+
+
 def find_all_dates(
     text: str, zone: tzinfo, zone_name: str | None = None, source: str = "text"
 ) -> list[tuple[int, DateCandidate]]:

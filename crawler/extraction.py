@@ -1,22 +1,54 @@
 """Article extraction: raw HTML bytes in, a plain ExtractedArticle out.
 
 Pure function over plain data, built on trafilatura; no Scrapy import here.
+The page is decoded once (crawler.encoding) and parsed once; headline, dates,
+canonical URL and page signals are read from that tree, page furniture is
+removed from it, and trafilatura extracts the text from it (it works on its
+own copy). Time limits per document are enforced by crawler.extraction_pool.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from copy import deepcopy
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 import trafilatura
+from lxml.html import HtmlElement
 
-EXTRACTOR_VERSION = "0.1"
+from crawler import boilerplate, quality
+from crawler.dates import ArticleDates, find_dates, source_zone
+from crawler.encoding import decode_html
+from crawler.htmltree import (
+    jsonld_objects,
+    link_share,
+    meta_values,
+    node_text,
+    parse_html,
+    select,
+    strip_non_text,
+)
+from crawler.language import detect_language, text_words
+from crawler.page_meta import find_author, find_canonical_url, find_title
+
+# Bump when a change alters what is extracted from the same bytes, so stored
+# articles can be re-extracted (`expowatch reextract`).
+EXTRACTOR_VERSION = "1.0"
+
+# Block elements that end a line when a body selector's text is read directly.
+_BLOCK_TAGS = frozenset(
+    {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "blockquote", "pre", "table", "ul", "ol", "figcaption"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ExtractionHints:
-    """What a source declaration tells the extractor about its pages."""
+    """What a source declaration tells the extractor about its pages.
+
+    Selectors are CSS, or XPath when they start with "/" or "(".
+    drop_selectors remove elements before extraction; drop_phrases remove text
+    lines containing them. timezone (IANA) is used for dates shown without one.
+    """
 
     language: str | None = None
     timezone: str = "UTC"
@@ -36,21 +68,24 @@ class ExtractedArticle:
     title: str | None
     text: str
     published_at: datetime | None = None  # UTC, tz-aware
-    published_raw: str | None = None
-    updated_at: datetime | None = None
+    published_raw: str | None = None  # the date as written on the page / in its metadata
+    updated_at: datetime | None = None  # UTC, tz-aware
     updated_raw: str | None = None
-    date_flag: str | None = None  # "future" / "before_site" when implausible
+    date_flag: str | None = None  # "future" / "before_site": published_raw kept, published_at None
+    date_source: str | None = None  # "selector", "meta", "jsonld", "time", "byline", "dateline", "url"
+    timezone: str | None = None  # zone a naive date was read in (IANA), or the offset the page gave
     language: str | None = None
     author: str | None = None
     canonical_url: str | None = None  # rel=canonical / og:url as found on the page
-    encoding: str | None = None
-    skip_reason: str | None = None  # set when the page is not an article
+    encoding: str | None = None  # codec the bytes were decoded with
+    encoding_source: str | None = None  # "bom", "meta", "http", "utf-8-valid", "detected", "fallback", "ascii"
+    skip_reason: str | None = None  # set when the page is not an article (see crawler.quality)
     extractor_version: str = EXTRACTOR_VERSION
     warnings: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict:
         """A JSON-ready dict (datetimes as ISO 8601 strings)."""
-        out = dataclasses.asdict(self)
+        out = asdict(self)
         for key, value in out.items():
             if isinstance(value, datetime):
                 out[key] = value.isoformat()
@@ -64,20 +99,178 @@ def extract_article(
     http_charset: str | None = None,
     hints: ExtractionHints | None = None,
 ) -> ExtractedArticle:
-    """Extract title, text, dates and language from one page's raw bytes."""
+    """Extract title, text, dates and language from one page's raw bytes.
+
+    Never raises for bad pages (they come back with skip_reason set); raises
+    ValueError naming the URL for bad hints (unknown time zone, invalid selector).
+    """
     hints = hints or ExtractionHints()
-    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True)
-    if doc is None:
-        return ExtractedArticle(url=url, title=None, text="", skip_reason="no_content")
-    published = None
-    if doc.date:
-        published = datetime.fromisoformat(doc.date).replace(tzinfo=timezone.utc)
+    try:
+        source_zone(hints.timezone)
+    except ValueError as exc:
+        raise ValueError(f"{url}: {exc}") from exc
+    if len(html) > quality.MAX_HTML_BYTES:
+        return _skipped(url, "too_large", f"{len(html)} bytes > {quality.MAX_HTML_BYTES}")
+    if quality.not_html(html):
+        return _skipped(url, "not_html", "bytes are not an HTML page")
+
+    decoded = decode_html(html, http_charset)
+    warnings = list(decoded.warnings)
+    tree = parse_html(decoded.text)
+    if tree is None:
+        return _skipped(url, "no_content", "empty document", decoded.encoding, decoded.source)
+
+    meta = meta_values(tree)
+    jsonld = jsonld_objects(tree)
+    script_count = sum(1 for _ in tree.iter("script"))
+    js_notice = any(quality.has_js_notice(node_text(el)) for el in tree.iter("noscript"))
+    strip_non_text(tree)
+    try:
+        removed = boilerplate.drop_elements(tree, hints.drop_selectors)
+    except ValueError as exc:
+        raise ValueError(f"{url}: {exc}") from exc
+    if hints.drop_selectors and not removed:
+        warnings.append("drop_selectors matched nothing")
+
+    try:
+        title, headline = find_title(tree, meta, jsonld, hints.title_selector)
+        dates = find_dates(
+            tree,
+            url,
+            zone_name=hints.timezone,
+            founded_year=hints.founded_year,
+            date_selector=hints.date_selector,
+            headline=headline,
+            meta=meta,
+            jsonld=jsonld,
+        )
+    except ValueError as exc:
+        raise ValueError(f"{url}: {exc}") from exc
+    warnings += dates.warnings
+    signals = _page_signals(tree, js_notice, script_count)
+
+    boilerplate.drop_furniture(tree)
+    text = _main_text(tree, url, hints.body_selector, warnings)
+    text = boilerplate.clean_text(text, title=title, drop_phrases=hints.drop_phrases)
+    doc_title = tree.findtext(".//title") or ""
+    reason = quality.skip_reason(text, f"{title or ''} | {doc_title}", signals)
+    declared = hints.language or tree.get("lang") or next(iter(meta.get("content-language", ())), None)
     return ExtractedArticle(
         url=url,
-        title=doc.title,
-        text=doc.text or "",
-        published_at=published,
-        published_raw=doc.date,
-        language=hints.language,
-        author=doc.author,
+        title=title,
+        text=text,
+        **_date_fields(dates),
+        language=detect_language(text or title or "", declared),
+        author=find_author(meta, jsonld),
+        canonical_url=find_canonical_url(tree, meta, url),
+        encoding=decoded.encoding,
+        encoding_source=decoded.source,
+        skip_reason=reason,
+        warnings=warnings,
     )
+
+
+def _skipped(
+    url: str, reason: str, why: str, encoding: str | None = None, encoding_source: str | None = None
+) -> ExtractedArticle:
+    return ExtractedArticle(
+        url=url,
+        title=None,
+        text="",
+        encoding=encoding,
+        encoding_source=encoding_source,
+        skip_reason=reason,
+        warnings=[why],
+    )
+
+
+def _date_fields(dates: ArticleDates) -> dict:
+    return {
+        "published_at": dates.published_at,
+        "published_raw": dates.published_raw,
+        "updated_at": dates.updated_at,
+        "updated_raw": dates.updated_raw,
+        "date_flag": dates.date_flag,
+        "date_source": dates.published_source,
+        "timezone": dates.timezone,
+    }
+
+
+def _page_signals(tree: HtmlElement, js_notice: bool, script_count: int) -> quality.PageSignals:
+    body = tree.find("body")
+    if body is None:
+        return quality.PageSignals(0.0, 0.0, 0, script_count, js_notice)
+    visible = body.text_content()
+    return quality.PageSignals(
+        visible_words=text_words(visible),
+        link_share=link_share(body),
+        link_count=sum(1 for link in body.iter("a") if link.get("href")),
+        script_count=script_count,
+        js_notice=js_notice or quality.has_js_notice(visible),
+    )
+
+
+def _main_text(tree: HtmlElement, url: str, body_selector: str | None, warnings: list[str]) -> str:
+    """The article text: trafilatura on the page, or on the source's body selector when given."""
+    if body_selector:
+        try:
+            selected = [el for el in select(tree, body_selector) if isinstance(el, HtmlElement)]
+        except ValueError as exc:
+            raise ValueError(f"{url}: {exc}") from exc
+        if selected:
+            return _selected_text(selected, url)
+        warnings.append(f"body_selector {body_selector!r} matched nothing; extracted the whole page")
+    return _trafilatura_text(tree, url)
+
+
+def _trafilatura_text(tree: HtmlElement, url: str) -> str:
+    document = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        include_comments=False,
+        include_tables=True,
+        with_metadata=False,
+    )
+    return (document.text or "") if document is not None else ""
+
+
+def _selected_text(elements: list[HtmlElement], url: str) -> str:
+    """Text of the elements a body selector picked, line by block, trafilatura-cleaned when it keeps most of it."""
+    plain = "\n".join(_block_text(element) for element in elements)
+    wrapper = parse_html("<html><body><article></article></body></html>")
+    assert wrapper is not None  # a literal document always parses
+    article = wrapper.find(".//article")
+    for element in elements:
+        article.append(_detached_copy(element))
+    cleaned = _trafilatura_text(wrapper, url)
+    # trafilatura may judge part of a declared body to be boilerplate; the
+    # source's selector is the authority, so keep the plain text if it lost much.
+    return cleaned if text_words(cleaned) >= 0.8 * text_words(plain) else plain
+
+
+def _detached_copy(element: HtmlElement) -> HtmlElement:
+    clone = deepcopy(element)
+    clone.tail = None
+    return clone
+
+
+def _block_text(element: HtmlElement) -> str:
+    """Text of an element with a line break at every block boundary."""
+    parts: list[str] = []
+
+    def walk(node: HtmlElement) -> None:
+        block = isinstance(node.tag, str) and node.tag in _BLOCK_TAGS
+        if block:
+            parts.append("\n")
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            walk(child)
+            if child.tail:
+                parts.append(child.tail)
+        if block:
+            parts.append("\n")
+
+    walk(element)
+    lines = (" ".join(line.split()) for line in "".join(parts).splitlines())
+    return "\n".join(line for line in lines if line)
