@@ -1,0 +1,136 @@
+"""Run extract_article on every core, with a time cap per document.
+
+A process pool (pebble.ProcessPool) whose workers are killed and replaced when
+a document runs over its time cap, so one pathological page (a huge table, a
+catastrophic selector) cannot stall a crawl. A timed-out document resolves to
+an ExtractedArticle with skip_reason "timeout" rather than an exception: it is
+a verdict on the page, recorded like any other skip.
+
+    with ExtractionPool() as pool:
+        future = pool.submit(html, url, http_charset="gbk", hints=hints)
+        article = future.result()
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import pebble
+
+from crawler.extraction import ExtractedArticle, ExtractionHints, extract_article
+from crawler.language import detect_language
+
+# A normal page extracts in 5–50 ms; even a 5 MB page (quality.MAX_HTML_BYTES)
+# finishes within a few seconds. Twenty seconds is far past any honest page.
+DEFAULT_TIMEOUT_S = 20.0
+
+# Workers are replaced after this many documents so memory that lxml or
+# trafilatura caches never grows without bound over a long crawl.
+WORKER_MAX_TASKS = 500
+
+# forkserver: workers do not inherit the Scrapy reactor's threads and sockets,
+# and each starts from a clean interpreter that imports the extractor once.
+START_METHOD = "forkserver"
+
+
+class ExtractionFailed(RuntimeError):
+    """A worker died (not timed out) while extracting a page; the message names the URL."""
+
+
+class ExtractionPool:
+    """Process pool running extract_article with a per-document timeout."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        *,
+        max_tasks: int = WORKER_MAX_TASKS,
+        start_method: str = START_METHOD,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        self.workers = workers or os.cpu_count() or 1
+        self.timeout = timeout
+        self._pool = pebble.ProcessPool(
+            max_workers=self.workers,
+            max_tasks=max_tasks,
+            initializer=init_worker,
+            context=multiprocessing.get_context(start_method),
+        )
+
+    def submit(
+        self,
+        html: bytes,
+        url: str,
+        http_charset: str | None = None,
+        hints: ExtractionHints | None = None,
+    ) -> Future[ExtractedArticle]:
+        """Schedule one page; the future resolves to its ExtractedArticle (skip_reason "timeout" if too slow)."""
+        inner = self._pool.schedule(
+            extract_article,
+            args=(html, url),
+            kwargs={"http_charset": http_charset, "hints": hints},
+            timeout=self.timeout,
+        )
+        outer: Future[ExtractedArticle] = Future()
+        outer.set_running_or_notify_cancel()
+        inner.add_done_callback(lambda done: _settle(outer, done, url, self.timeout))
+        return outer
+
+    def close(self) -> None:
+        """Finish scheduled documents, then stop the workers."""
+        self._pool.close()
+        self._pool.join()
+
+    def stop(self) -> None:
+        """Stop at once, killing workers mid-document (their futures are cancelled)."""
+        self._pool.stop()
+        self._pool.join()
+
+    def __enter__(self) -> ExtractionPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def timed_out(url: str, timeout: float) -> ExtractedArticle:
+    """The record of a page whose extraction ran past the time cap."""
+    return ExtractedArticle(
+        url=url,
+        title=None,
+        text="",
+        skip_reason="timeout",
+        warnings=[f"extraction took longer than {timeout:g}s; the worker was stopped"],
+    )
+
+
+def init_worker() -> None:
+    """Prepare a worker: immediate death on SIGTERM, and the language model loaded before any page."""
+    # A worker stuck inside lxml's C code cannot run pebble's Python SIGTERM
+    # handler, so pebble would wait 3 s before its SIGKILL; the default action
+    # ends the worker as soon as the time cap is reached.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Loading the language model takes ~0.5 s; paid here, it counts against no page's time cap.
+    detect_language("warm up the language model before the first page arrives")
+
+
+def _settle(outer: Future[ExtractedArticle], inner: Future[ExtractedArticle], url: str, timeout: float) -> None:
+    if inner.cancelled():
+        outer.set_exception(ExtractionFailed(f"{url}: extraction cancelled (pool stopped)"))
+        return
+    error = inner.exception()
+    if error is None:
+        outer.set_result(inner.result())
+    elif isinstance(error, FutureTimeout):
+        outer.set_result(timed_out(url, timeout))
+    elif isinstance(error, pebble.ProcessExpired):
+        failure = ExtractionFailed(f"{url}: extraction worker died (exit code {error.exitcode})")
+        outer.set_exception(failure)
+    else:
+        outer.set_exception(error)
