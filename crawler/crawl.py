@@ -6,6 +6,7 @@ sources at once); the scheduler starts each crawl as a subprocess.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,18 +34,30 @@ class RunSummary:
     message: str | None
 
 
-def crawl_settings(*, db_url: str, sources_file: str | None = None, backfill: bool = False,
-                   log_level: str = "WARNING", overrides: dict[str, Any] | None = None) -> Settings:
+def crawl_settings(*, db_url: str, sources_file: str | None = None, events_file: str | None = None,
+                   backfill: bool = False, log_level: str = "WARNING",
+                   overrides: dict[str, Any] | None = None) -> Settings:
     """Project settings with the store, sources file and run options filled in."""
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     settings.set("EXPOWATCH_DB_URL", db_url, priority="cmdline")
     settings.set("EXPOWATCH_SOURCES_FILE", sources_file, priority="cmdline")
+    settings.set("EXPOWATCH_EVENTS_FILE", events_file, priority="cmdline")
     settings.set("EXPOWATCH_BACKFILL", backfill, priority="cmdline")
     settings.set("LOG_LEVEL", log_level, priority="cmdline")
+    settings.set("EXPOWATCH_TRACEBACKS", log_level in ("DEBUG", "INFO"), priority="cmdline")
     for key, value in (overrides or {}).items():
         settings.set(key, value, priority="cmdline")
     return settings
+
+
+class OneLineRecords(logging.Filter):
+    """Log records without their tracebacks: the run summary names URL and reason already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
 
 
 def run_crawl(names: list[str], settings: Settings) -> list[RunSummary]:
@@ -53,6 +66,9 @@ def run_crawl(names: list[str], settings: Settings) -> list[RunSummary]:
     process = CrawlerProcess(settings)
     for name in names:
         process.crawl(name)
+    if not settings.getbool("EXPOWATCH_TRACEBACKS"):
+        for handler in logging.getLogger().handlers:  # installed by the crawlers just created
+            handler.addFilter(OneLineRecords())
     process.start()
     return recorded_runs(settings.get("EXPOWATCH_DB_URL"), names, since=started)
 

@@ -18,6 +18,8 @@ from storage.migrate import ensure_schema
 from storage.overview import store_overview
 from storage.store import utcnow
 
+MAX_ERRORS_SHOWN = 8
+
 
 def say(line: str = "") -> None:
     """Demo output goes to stdout, flushed so it interleaves with the crawl's progress."""
@@ -28,7 +30,7 @@ def crawl_round(db_url: str, sources_file: Path, names: list[str]) -> list[RunSu
     """One `expowatch crawl` of every replica source, as a real subprocess (as cron would run it)."""
     started = utcnow()
     subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "crawl", "--sources-file", str(sources_file), "--db", db_url, *names],
+        [sys.executable, "-m", "crawler.cli", "crawl", "--quiet", "--sources-file", str(sources_file), "--db", db_url, *names],
         check=False,
     )
     return recorded_runs(db_url, names, since=started)
@@ -41,9 +43,11 @@ def print_round(title: str, runs: list[RunSummary], seconds: float) -> None:
     for r in runs:
         say(f"   {r.source:<14} {r.status:<8} {r.articles_new:>3} new  {r.articles_duplicate:>3} duplicate  "
             f"{r.articles_skipped:>3} skipped  {len(r.errors):>3} errors")
-    for r in runs:
-        for error in r.errors:
-            say(f"   error  {r.source}: {error['url']}: {error['reason']}")
+    errors = [(r.source, e) for r in runs for e in r.errors]
+    for source, error in errors[:MAX_ERRORS_SHOWN]:
+        say(f"   error  {source}: {error['url']}: {error['reason']}")
+    if len(errors) > MAX_ERRORS_SHOWN:
+        say(f"   ... and {len(errors) - MAX_ERRORS_SHOWN} more errors (expowatch runs --failed)")
 
 
 def print_store(db_url: str) -> None:
@@ -88,7 +92,7 @@ def run_demo(db: str | None = None) -> int:
     say(f"   expowatch search --db {db_url} 智能")
     say(f"   expowatch search --db {db_url} Wuzhen --format json")
     if failed:
-        say(f"\nexpowatch: error: demo crawl failed for {', '.join(r.source for r in failed)}")
+        say(f"\nexpowatch: error: demo crawl failed for {', '.join(dict.fromkeys(r.source for r in failed))}")
         return 1
     return 0
 

@@ -16,10 +16,11 @@ class FetchedPage:
     url: str  # final URL, after redirects
     request_url: str  # the URL discovered and requested
     status: int
-    body: bytes
+    body: bytes = field(repr=False)
     http_charset: str | None
     content_type: str | None
     fetched_at: datetime
     redirect_urls: list[str] = field(default_factory=list)
     skip_reason: str | None = None
-    extracted: ExtractedArticle | None = None
+    extracted: ExtractedArticle | None = field(default=None, repr=False)
+    tags: list = field(default_factory=list)  # crawler.events.EventTag, set by TagPipeline

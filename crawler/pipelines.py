@@ -12,13 +12,15 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 
 from scrapy.exceptions import DropItem
 
-from crawler.dedup import content_hash
+from crawler.dedup import DEFAULT_THRESHOLD, content_hash, text_signature
+from crawler.events import TAGGER_VERSION
 from crawler.extraction import ExtractedArticle, ExtractionHints, extract_article
 from crawler.items import FetchedPage
-from crawler.urls import canonical_url, same_site
+from crawler.urls import canonical_url, page_canonical_url
 from crawler.workers import extraction_pool
 from spiders.sources import Source
 from storage.engine import resolve_db_url, session_factory
+from storage.events import replace_article_tags
 from storage.store import ArticleRecord, ensure_source, record_skipped_page, store_article
 
 logger = logging.getLogger(__name__)
@@ -92,6 +94,30 @@ class ExtractPipeline(_Stage):
         return item
 
 
+class TagPipeline(_Stage):
+    """Tags each extracted article with the events it is about (cheap: runs on the reactor)."""
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        from crawler.events import load_taxonomy
+
+        self.taxonomy = load_taxonomy(crawler.settings.get("EXPOWATCH_EVENTS_FILE"))
+
+    async def process_item(self, item: FetchedPage) -> FetchedPage:
+        if item.skip_reason or item.extracted is None:
+            return item
+        from crawler.events import tag_article
+
+        doc = item.extracted
+        source_event = self.spider.source.event
+        item.tags = tag_article(
+            doc.title or "", doc.text, item.url,
+            source_event=source_event if source_event in self.taxonomy else None,
+            published=doc.published_at, taxonomy=self.taxonomy,
+        )
+        return item
+
+
 class StorePipeline(_Stage):
     """Deduplicates and stores articles; records skipped pages. One writer thread per crawl."""
 
@@ -131,9 +157,7 @@ class StorePipeline(_Stage):
 
     def _store(self, item: FetchedPage) -> str:
         doc: ExtractedArticle = item.extracted
-        canonical = canonical_url(item.url)
-        if doc.canonical_url and same_site(doc.canonical_url, item.url):
-            canonical = canonical_url(doc.canonical_url)
+        canonical = page_canonical_url(item.url, doc.canonical_url)
         seen = tuple(canonical_url(u) for u in (item.request_url, *item.redirect_urls, item.url))
         record = ArticleRecord(
             source_id=self.source_id,
@@ -142,6 +166,7 @@ class StorePipeline(_Stage):
             title=doc.title,
             text=doc.text,
             content_hash=content_hash(doc.text),
+            minhash=text_signature(doc.text).to_bytes(),
             author=doc.author,
             published_at=doc.published_at,
             published_raw=doc.published_raw,
@@ -153,5 +178,9 @@ class StorePipeline(_Stage):
             raw_html=item.body,
             http_charset=item.http_charset,
         )
+        threshold = self.crawler.settings.getfloat("EXPOWATCH_DEDUP_THRESHOLD", DEFAULT_THRESHOLD)
         with self.db.begin() as session:
-            return store_article(session, record).outcome
+            stored = store_article(session, record, near_threshold=threshold)
+            if stored.outcome in ("new", "near_duplicate"):  # a new articles row: tag it
+                replace_article_tags(session, stored.article_id, item.tags, TAGGER_VERSION)
+            return stored.outcome

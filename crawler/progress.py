@@ -25,7 +25,7 @@ class ProgressLine:
     @classmethod
     def from_crawler(cls, crawler):
         if not crawler.settings.getbool("EXPOWATCH_PROGRESS", True) or not sys.stderr.isatty():
-            raise NotConfigured("progress line only on a terminal")
+            raise NotConfigured  # no message: Scrapy would log one at WARNING level
         return cls(crawler)
 
     def spider_opened(self, spider) -> None:

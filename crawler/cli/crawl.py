@@ -8,14 +8,20 @@ from typing import Annotated
 import typer
 
 from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store
+from crawler.cli.events import EventsFileOption, load_events
 from crawler.cli.sources import load_registry
 
 
-def print_summaries(summaries, stream=None) -> bool:
-    """One line per source run (plus its first errors); True when every run succeeded."""
-    stream = stream or sys.stderr
+def print_summaries(summaries, *, quiet: bool = False) -> bool:
+    """One line per source run (plus its first errors); True when every run succeeded.
+
+    quiet: print only the failed runs.
+    """
+    stream = sys.stderr
     ok = True
     for s in summaries:
+        if quiet and s.status != "failed":
+            continue
         skipped = ", ".join(f"{n} {r}" for r, n in sorted(s.skip_reasons.items())) or "none"
         print(f"{s.source}: {s.status}: {s.articles_new} new, {s.articles_duplicate} duplicate, "
               f"{s.articles_skipped} skipped ({skipped}), {len(s.errors)} errors, {s.pages_fetched} pages fetched",
@@ -34,9 +40,11 @@ def print_summaries(summaries, stream=None) -> bool:
 def crawl(
     sources: Annotated[list[str] | None, typer.Argument(help="Source names (default: every enabled source).")] = None,
     sources_file: SourcesFileOption = None,
+    events_file: EventsFileOption = None,
     db: DbOption = None,
     backfill: Annotated[bool, typer.Option(help="Page through list pages to the end, not just until known articles.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Scrapy's log (INFO).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failures.")] = False,
 ) -> None:
     """Crawl sources now: discover new articles, extract, deduplicate and store them.
 
@@ -52,9 +60,10 @@ def crawl(
         fail(f"unknown source {unknown[0]!r} (known: {', '.join(registry) or 'none'}; see `expowatch sources list`)")
     if not names:
         fail("no enabled sources to crawl: declare some in a sources file (--sources-file)")
+    load_events(events_file)  # a bad events file fails here, before anything is crawled
     url = open_store(db)
-    settings = crawl_settings(db_url=url, sources_file=sources_file, backfill=backfill,
+    settings = crawl_settings(db_url=url, sources_file=sources_file, events_file=events_file, backfill=backfill,
                               log_level="INFO" if verbose else "WARNING")
     summaries = run_crawl(names, settings)
-    if not print_summaries(summaries):
+    if not print_summaries(summaries, quiet=quiet):
         raise typer.Exit(1)
