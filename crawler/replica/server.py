@@ -31,6 +31,8 @@ LOGGED_HEADERS = ("User-Agent", "If-None-Match", "If-Modified-Since")
 DOWN_RETRY_AFTER_SECONDS = 120
 # Default list page size: small, so the 40-odd fixture articles span 3+ pages per site.
 DEFAULT_PAGE_SIZE = 5
+# serve_forever's poll interval: how long stop() waits for each server loop to notice.
+SHUTDOWN_POLL_SECONDS = 0.05
 # How many headlines a homepage shows.
 HOME_HEADLINES = 5
 
@@ -140,7 +142,10 @@ class ReplicaWeb:
         self._rebuild_routes()
         for name, server in self._servers.items():
             thread = threading.Thread(
-                target=server.serve_forever, name=f"replica-{name}", daemon=True
+                target=server.serve_forever,
+                kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+                name=f"replica-{name}",
+                daemon=True,
             )
             thread.start()
             self._threads.append(thread)
@@ -148,8 +153,12 @@ class ReplicaWeb:
 
     def stop(self) -> None:
         """Shut every site down and close its socket."""
+        stoppers = [threading.Thread(target=s.shutdown) for s in self._servers.values()]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
         for server in self._servers.values():
-            server.shutdown()
             server.server_close()
         for thread in self._threads:
             thread.join()
@@ -222,6 +231,7 @@ class ReplicaWeb:
         """TOML ``[[source]]`` declarations for the six running sites."""
         from .sources import sources_toml
 
+        self._base(SITE_NAMES[0])  # refuses before start(): ports are not known yet
         return sources_toml(self._specs, self._bases())
 
     def write_sources_file(self, path: str | Path) -> Path:
