@@ -15,10 +15,13 @@ from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from crawler.dedup import DEFAULT_THRESHOLD, Signature, band_hashes
+from storage.duplicates import find_near_duplicate, serialise_writers
 from storage.models import (
     Article,
     ArticleUrl,
     CrawlRun,
+    MinhashBand,
     RawPage,
     SkippedPage,
     SourceRow,
@@ -38,12 +41,21 @@ def insert_or_ignore(session: Session, table: Table, values: dict[str, Any], ret
 
     Returns the `returning` column of the new row, or None when the row already existed.
     """
-    dialect = session.get_bind().dialect.name
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
-    stmt = insert(table).values(**values).on_conflict_do_nothing()
+    stmt = _dialect_insert(session, table).values(**values).on_conflict_do_nothing()
     if returning is None:
         return session.execute(stmt).rowcount or None
     return session.execute(stmt.returning(returning)).scalar_one_or_none()
+
+
+def insert_many_or_ignore(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """insert_or_ignore for many rows in one executemany."""
+    if rows:
+        session.execute(_dialect_insert(session, table).on_conflict_do_nothing(), rows)
+
+
+def _dialect_insert(session: Session, table: Table):
+    dialect = session.get_bind().dialect.name
+    return {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect](table)
 
 
 def ensure_source(session: Session, name: str, *, homepage: str | None = None,
@@ -71,8 +83,10 @@ def known_urls(session: Session, urls: Iterable[str]) -> set[str]:
 class StoredArticle:
     """What storing one fetched article did."""
 
-    outcome: str  # new | known_url | exact_duplicate
+    outcome: str  # new | known_url | exact_duplicate | near_duplicate
     article_id: int
+    canonical_id: int  # the story's canonical (first-seen) article; article_id itself unless a copy
+    similarity: float | None = None  # for a near duplicate: Jaccard similarity to the copy it matched
 
 
 @dataclass(frozen=True)
@@ -95,15 +109,25 @@ class ArticleRecord:
     extractor_version: str = ""
     raw_html: bytes | None = None
     http_charset: str | None = None
+    minhash: bytes | None = None  # crawler.dedup.Signature.to_bytes(); None: no near-duplicate check
 
 
-def store_article(session: Session, record: ArticleRecord, *, now: datetime | None = None) -> StoredArticle:
+def store_article(session: Session, record: ArticleRecord, *, now: datetime | None = None,
+                  near_threshold: float = DEFAULT_THRESHOLD) -> StoredArticle:
     """Insert-or-ignore one article and the URLs it was seen at.
 
-    A new canonical URL with new text is a new article; a known canonical URL or
-    identical text (an exact copy elsewhere) only adds the URLs as provenance.
+    A canonical URL the store has seen (as any article's URL) only adds the URLs as
+    aliases; identical normalised text elsewhere is an exact copy (a URL row on the
+    existing article); new text is a new article, linked to the canonical article of
+    its story when its MinHash finds a near duplicate (see storage.duplicates).
     """
     now = now or utcnow()
+    serialise_writers(session)
+    known = session.execute(
+        select(ArticleUrl.article_id).where(ArticleUrl.url == record.canonical_url)
+    ).scalar_one_or_none()
+    if known is not None:
+        return _seen_again(session, record, known, "known_url", now)
     article_id = insert_or_ignore(session, Article.__table__, {
         "canonical_url": record.canonical_url,
         "source_id": record.source_id,
@@ -117,22 +141,12 @@ def store_article(session: Session, record: ArticleRecord, *, now: datetime | No
         "date_flag": record.date_flag,
         "language": record.language,
         "content_hash": record.content_hash,
+        "minhash": record.minhash,
         "first_seen_at": now,
         "last_seen_at": now,
         "extractor_version": record.extractor_version,
     }, returning=Article.id)
-    if article_id is not None:
-        outcome = "new"
-        relation_of_canonical = "original"
-        if record.raw_html is not None:
-            insert_or_ignore(session, RawPage.__table__, {
-                "article_id": article_id,
-                "url": record.canonical_url,
-                "http_charset": record.http_charset,
-                "fetched_at": now,
-                "html_zlib": zlib.compress(record.raw_html, RAW_HTML_COMPRESSION),
-            })
-    else:
+    if article_id is None:
         existing = session.execute(
             select(Article.id, Article.canonical_url).where(
                 or_(Article.canonical_url == record.canonical_url, Article.content_hash == record.content_hash)
@@ -140,21 +154,57 @@ def store_article(session: Session, record: ArticleRecord, *, now: datetime | No
         ).first()
         if existing is None:  # a concurrent writer's row vanished: cannot happen with FKs; be loud
             raise RuntimeError(f"article {record.canonical_url} neither inserted nor found")
-        article_id = existing.id
-        if existing.canonical_url == record.canonical_url:
-            outcome, relation_of_canonical = "known_url", "original"
-        else:
-            outcome, relation_of_canonical = "exact_duplicate", "exact_copy"
-        session.execute(update(Article).where(Article.id == article_id).values(last_seen_at=now))
-    for url in dict.fromkeys((record.canonical_url, *record.seen_urls)):
-        insert_or_ignore(session, ArticleUrl.__table__, {
-            "url": url,
+        outcome = "known_url" if existing.canonical_url == record.canonical_url else "exact_duplicate"
+        return _seen_again(session, record, existing.id, outcome, now)
+    if record.raw_html is not None:
+        insert_or_ignore(session, RawPage.__table__, {
             "article_id": article_id,
-            "source_id": record.source_id,
-            "relation": relation_of_canonical if url == record.canonical_url else "alias",
-            "first_seen_at": now,
+            "url": record.canonical_url,
+            "http_charset": record.http_charset,
+            "fetched_at": now,
+            "html_zlib": zlib.compress(record.raw_html, RAW_HTML_COMPRESSION),
         })
-    return StoredArticle(outcome=outcome, article_id=article_id)
+    stored = StoredArticle(outcome="new", article_id=article_id, canonical_id=article_id)
+    if record.minhash is not None:
+        sig = Signature.from_bytes(record.minhash)
+        match = find_near_duplicate(session, sig=sig, text=record.text, title=record.title,
+                                    source_id=record.source_id, threshold=near_threshold, exclude_id=article_id)
+        if match is not None:
+            session.execute(update(Article).where(Article.id == article_id).values(
+                duplicate_of_id=match.canonical_id, similarity=match.similarity))
+            stored = StoredArticle(outcome="near_duplicate", article_id=article_id,
+                                   canonical_id=match.canonical_id, similarity=match.similarity)
+        index_article(session, article_id, sig)
+    _add_urls(session, record, article_id, "original", now)
+    return stored
+
+
+def _seen_again(session: Session, record: ArticleRecord, article_id: int, outcome: str,
+                now: datetime) -> StoredArticle:
+    """A page whose URL or exact text the store holds: record where it was seen, nothing more."""
+    session.execute(update(Article).where(Article.id == article_id).values(last_seen_at=now))
+    _add_urls(session, record, article_id, "exact_copy" if outcome == "exact_duplicate" else "original", now)
+    canonical = session.execute(select(Article.duplicate_of_id).where(Article.id == article_id)).scalar_one()
+    return StoredArticle(outcome=outcome, article_id=article_id, canonical_id=canonical or article_id)
+
+
+def _add_urls(session: Session, record: ArticleRecord, article_id: int, relation: str, now: datetime) -> None:
+    """URL rows for the page's canonical URL (with relation) and every other URL it came through (alias)."""
+    insert_many_or_ignore(session, ArticleUrl.__table__, [{
+        "url": url,
+        "article_id": article_id,
+        "source_id": record.source_id,
+        "relation": relation if url == record.canonical_url else "alias",
+        "first_seen_at": now,
+    } for url in dict.fromkeys((record.canonical_url, *record.seen_urls))])
+
+
+def index_article(session: Session, article_id: int, sig: Signature) -> None:
+    """Add an article's LSH band rows, so later copies find it (idempotent)."""
+    insert_many_or_ignore(session, MinhashBand.__table__, [
+        {"band": band, "band_hash": value, "article_id": article_id}
+        for band, value in enumerate(band_hashes(sig))
+    ])
 
 
 def record_skipped_page(session: Session, source_id: int, url: str, reason: str) -> None:
