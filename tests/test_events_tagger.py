@@ -149,7 +149,7 @@ def primary_of(tags: list[EventTag]) -> EventTag | None:
     ("article", "expected"),
     [
         (CONGRESS_2021, [(CONGRESS, "primary", 5, 2021)]),
-        (EXPO_2024, [(WIE, "primary", None, 2024), (CONGRESS, "mentioned", None, None),
+        (EXPO_2024, [(WIE, "primary", 1, 2024), (CONGRESS, "mentioned", None, None),
                      (SCE, "mentioned", None, None)]),
         (WIMC_2020, [(WIMC, "primary", 5, 2020)]),
         (INTERNET_2017, [(INTERNET, "primary", 4, 2017)]),
@@ -282,7 +282,7 @@ def test_chinese_only_article_with_year_and_shared_short_name() -> None:
         "智博会期间，来自49个国家和地区的550家企业参展，签约项目超过100个。\n"
     )
     tags = tag_article(title, text, published=date(2024, 6, 20))
-    assert summary(tags) == [(WIE, "primary", None, 2024)]
+    assert summary(tags) == [(WIE, "primary", 1, 2024)]
     # 智博会 alone, in Chongqing before the merger, is the Smart China Expo.
     old = tag_article("2019智博会开幕", "8月26日，2019智博会在重庆国际博览中心开幕。")
     assert summary(old) == [(SCE, "primary", 2, 2019)]
@@ -312,7 +312,7 @@ def test_acronym_glued_to_a_year_still_matches() -> None:
         ("Fifth World Intelligence Congress closes", (5, 2021)),
         ("The 5th World Intelligence Congress closes", (5, 2021)),
         ("The fifth edition of the World Intelligence Congress closes", (5, 2021)),
-        ("2024世界智能产业博览会开幕", (None, 2024)),
+        ("2024世界智能产业博览会开幕", (1, 2024)),
         ("2017年第四届世界互联网大会开幕", (4, 2017)),
         ("首届世界智能大会开幕", (1, 2017)),
         ("第二届智博会在重庆开幕", (2, 2019)),

@@ -41,7 +41,9 @@ _PRE_TOKENS = (
         rf"(?i)(?<![A-Za-z0-9])(?P<v>{_EN_ORD}){_SP}+"
         rf"(?:(?:annual|(?:edition|session){_SP}+of(?:{_SP}+the)?){_SP}+)?\Z")),
     ("ordinal", re.compile(rf"(?:第(?P<v>{_ZH_NUM})|(?P<first>首))届{_SP}*(?:的)?\Z")),
-    ("relative", re.compile(rf"(?i)(?<![A-Za-z])(?P<v>this|next|last){_SP}+year['’]?s{_SP}+\Z")),
+    ("relative", re.compile(
+        rf"(?i)(?<![A-Za-z])(?P<v>this|next|last){_SP}+year['’]?s{_SP}+"
+        rf"(?:(?:edition|session){_SP}+of(?:{_SP}+the)?{_SP}+)?\Z")),
     ("relative", re.compile(r"(?P<v>今年|明年|去年)(?:的)?\Z")),
     ("article", re.compile(rf"(?i)(?<![A-Za-z])the{_SP}+\Z")),
 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from crawler.events.matcher import ACRONYM, ALIAS, CUE, NAME, Hit, TermMatcher
+from crawler.events.matcher import CUE, Hit
 from crawler.events.mentions import (
     EDITION_PHRASE_RE,
     RELATIVE_YEARS,
@@ -39,7 +39,9 @@ BODY_WEIGHT = 1.0
 # Headings, captions, footers and promo lines: they show an event exists on the page,
 # but they are often about another edition or event, so they never decide anything.
 LABEL_WEIGHT = 0.2
-# A source's default event or a URL token: enough to break a tie, never evidence alone.
+# A source's default event or a URL token: enough to break a tie, never evidence alone,
+# and only for an event the title or lead names (an organiser's site also publishes
+# round-ups that name its own event in passing).
 HINT_WEIGHT = 0.5
 # News puts its topic in the first paragraph: naming an event there counts as one
 # more mention, so the lead's event wins a tie with one named in passing later.
@@ -47,9 +49,14 @@ LEAD_WEIGHT = 1.0
 # A shared acronym or alias with an ordinal or year that the taxonomy knows for one
 # candidate ("第二届智博会": the Smart China Expo had a 2nd edition) leans that way.
 KNOWN_EDITION_WEIGHT = 1.0
-# News is mostly about the coming or just-held edition: the edition of the publication
-# year gets this much extra when the article names it (two body mentions' worth).
+# News is mostly about the coming or just-held edition: an event whose current edition
+# (by the publication date) the article names, and that edition among several named,
+# get this much extra (two body mentions' worth).
 CURRENT_EDITION_BONUS = 2.0
+# A title or lead mention without year or ordinal ("World Intelligence Expo opens") is
+# read as naming the current edition, at this fraction of its weight: it is a vote,
+# not a written year.
+UNDATED_VOTE = 0.5
 # Reports on an edition keep coming for about two months after it closes; after that
 # "this year's" edition is already the next one.
 AFTERMATH_DAYS = 60
@@ -111,6 +118,9 @@ class EventTag:
         }
 
 
+Key = tuple[int | None, int | None]  # (ordinal, year) of an edition
+
+
 @dataclass
 class _Mention:
     """One occurrence of an event in the title or text, with what is attached to it."""
@@ -126,6 +136,7 @@ class _Mention:
     ordinal: int | None = None
     certainty: float = 1.0  # below 1 when a shared acronym was resolved by context
     snippet: str = ""
+    topical: bool = False  # in the title or the lead paragraph
 
 
 @dataclass
@@ -133,18 +144,33 @@ class _EventAccount:
     """Everything found for one event in one article."""
 
     event: Event
+    current: int | None  # the year of the edition news of this day is about
     mentions: list[_Mention] = field(default_factory=list)
     hints: list[Evidence] = field(default_factory=list)
-    in_lead: bool = False
 
-    @property
-    def prose(self) -> list[_Mention]:
-        return [m for m in self.mentions if not m.label]
+    def editions(self) -> tuple[dict[Key, list[_Mention]], list[_Mention]]:
+        """Prose mentions grouped by the edition they name, and those naming none."""
+        groups: dict[Key, list[_Mention]] = defaultdict(list)
+        undated = []
+        for mention in self.mentions:
+            key = _edition_key(self.event, mention)
+            if key == (None, None) or mention.label:  # footers and promos name no edition
+                undated.append(mention)
+            else:
+                groups[key].append(mention)
+        return groups, undated
 
     @property
     def score(self) -> float:
-        bonus = (HINT_WEIGHT if self.hints else 0.0) + (LEAD_WEIGHT if self.in_lead else 0.0)
-        return sum(m.weight * m.certainty for m in self.mentions) + bonus
+        """How much the article is about this event."""
+        score = sum(m.weight * m.certainty for m in self.mentions)
+        if any(m.topical for m in self.mentions):
+            score += HINT_WEIGHT if self.hints else 0.0
+        score += LEAD_WEIGHT if any(m.topical and m.field == TEXT for m in self.mentions) else 0.0
+        groups, _ = self.editions()
+        if self.current is not None and any(year == self.current for _, year in groups):
+            score += CURRENT_EDITION_BONUS
+        return score
 
     @property
     def certainty(self) -> float:
@@ -165,8 +191,9 @@ def tag_article(
 
     `source_event` (the source's default event) and event words in `url` are weak
     hints: they break ties but never tag an event the title and text do not name.
-    `published` resolves "this year's" and is the fallback year of the primary
-    event. `taxonomy` None means the built-in taxonomy. Tags come primary first.
+    `published` resolves "this year's", favours the current edition and, failing a
+    written edition, gives the primary event the known edition of that year.
+    `taxonomy` None means the built-in taxonomy. Tags come primary first.
     """
     taxonomy = taxonomy or builtin_taxonomy()
     if source_event is not None:
@@ -175,24 +202,22 @@ def tag_article(
     fields = {TITLE: title or "", TEXT: text or ""}
     hits = {name: taxonomy.matcher.scan(value) for name, value in fields.items()}
     hints = _hints(taxonomy, url, source_event)
+    lead = _lead_paragraph(fields[TEXT])
     accounts: dict[str, _EventAccount] = {}
     for name, value in fields.items():
         for mention in _mentions(name, value, hits, hints, taxonomy, day):
-            account = accounts.setdefault(mention.slug, _EventAccount(taxonomy[mention.slug]))
+            mention.topical = name == TITLE or lead[0] <= mention.start < lead[1]
+            event = taxonomy[mention.slug]
+            account = accounts.setdefault(event.slug, _EventAccount(event, _current_year(event, day)))
             account.mentions.append(mention)
     # An event named only in headings, footers or promo lines is not tagged.
-    accounts = {slug: a for slug, a in accounts.items() if a.prose}
-    lead_start, lead_end = _lead_paragraph(fields[TEXT])
-    for slug, account in accounts.items():
-        account.hints = hints.get(slug, [])
-        account.in_lead = any(
-            m.field == TEXT and lead_start <= m.start < lead_end for m in account.mentions
-        )
-    ranked = sorted(accounts.values(), key=lambda a: -a.score)
+    ranked = [a for a in accounts.values() if any(not m.label for m in a.mentions)]
+    for account in ranked:
+        account.hints = hints.get(account.event.slug, [])
+    ranked.sort(key=lambda a: -a.score)
     primary = None
     if ranked and (len(ranked) == 1 or ranked[0].score > ranked[1].score):
         primary = ranked[0]
-    if primary is not None:
         primary.mentions.extend(_edition_phrases(fields, primary.event, day))
     runner_up = ranked[1].score if len(ranked) > 1 else 0.0
     tags: list[EventTag] = []
@@ -348,60 +373,50 @@ def _tags_for(
     day: date | None,
 ) -> list[EventTag]:
     """The tag of one event's main edition, plus a mentioned tag per other edition named."""
-    event = account.event
-    groups: dict[tuple[int | None, int | None], list[_Mention]] = defaultdict(list)
-    undated: list[_Mention] = []
-    for mention in account.mentions:
-        key = _edition_key(event, mention)
-        if key == (None, None) or mention.label:  # footers and promos name no edition
-            undated.append(mention)
-        else:
-            groups[key].append(mention)
-    current = _current_year(event, day)
-
-    def group_weight(key: tuple[int | None, int | None]) -> float:
-        bonus = CURRENT_EDITION_BONUS if key[1] is not None and key[1] == current else 0.0
-        return sum(m.weight for m in groups[key]) + bonus
-
-    order = sorted(groups, key=lambda k: (-group_weight(k), groups[k][0].field != TITLE))
-    main = order[0] if order else None
-    ordinal, year = main or (None, None)
+    event, current = account.event, account.current
+    groups, undated = account.editions()
+    weights = {key: sum(m.weight for m in ms) for key, ms in groups.items()}
+    implied: Key | None = None  # the current edition, named without year or ordinal
+    if is_primary and current is not None:
+        vote = UNDATED_VOTE * sum(m.weight for m in undated if m.topical and not m.label)
+        named = next((key for key in groups if key[1] == current), None)
+        if named is not None:
+            weights[named] += CURRENT_EDITION_BONUS + vote
+        elif vote or not groups:
+            known = event.edition_for_year(current)
+            # Only an edition the taxonomy knows of is given a year: no invented editions.
+            implied = (known.ordinal, current) if known else (None, None)
+            weights[implied] = CURRENT_EDITION_BONUS + vote
+    order = sorted(weights, key=lambda k: (-weights[k], k not in groups or groups[k][0].field != TITLE))
+    main = order[0] if order else (None, None)
     extra: list[Evidence] = []
-    if main is not None:
+    if main in groups:
         extra.extend(_inferred_from_taxonomy(groups[main], main))
-    from_published = False
-    if is_primary and year is None and current is not None and event.active_in(current):
-        # No written year: the publication date decides, unless the known edition
-        # of that year contradicts a written ordinal.
-        known = event.edition_for_year(current)
-        known_ordinal = known.ordinal if known else None
-        if ordinal is None or known_ordinal in (None, ordinal):
-            ordinal, year, from_published = ordinal or known_ordinal, current, True
-            extra.append(Evidence(PUBLISHED, "published-date", day.isoformat() if day else ""))
+    elif main == implied and main[1] is not None:
+        extra.append(Evidence(PUBLISHED, "published-date", day.isoformat() if day else ""))
     score = account.score
     confidence = _support(score) * account.certainty
     if is_primary:
         confidence *= score / (score + runner_up)  # how clearly it beats the next event
-    if from_published:
+    if main not in groups and main[1] is not None:
         confidence *= PUBLISHED_ONLY_FACTOR
-    main_mentions = (groups[main] if main is not None else []) + undated
     tags = [EventTag(
-        event.slug, PRIMARY if is_primary else MENTIONED, ordinal, year,
+        event.slug, PRIMARY if is_primary else MENTIONED, main[0], main[1],
         round(min(1.0, confidence), 3),
-        _evidence(main_mentions, fields) + tuple(account.hints) + tuple(extra),
+        _evidence(groups.get(main, []) + undated, fields) + tuple(account.hints) + tuple(extra),
     )]
     for key in order[1:]:
-        weight = sum(m.weight for m in groups[key])
+        weight = sum(m.weight for m in groups.get(key, []))
         if weight < MIN_EDITION_WEIGHT:
             continue
         tags.append(EventTag(
             event.slug, MENTIONED, key[0], key[1], round(_support(weight) * account.certainty, 3),
-            _evidence(groups[key], fields) + tuple(_inferred_from_taxonomy(groups[key], key)),
+            _evidence(groups[key], fields) + _inferred_from_taxonomy(groups[key], key),
         ))
     return tags
 
 
-def _edition_key(event: Event, mention: _Mention) -> tuple[int | None, int | None]:
+def _edition_key(event: Event, mention: _Mention) -> Key:
     """(ordinal, year) of the edition a mention names, completed from known editions."""
     ordinal, year = mention.ordinal, mention.year
     if year is not None:
@@ -410,13 +425,14 @@ def _edition_key(event: Event, mention: _Mention) -> tuple[int | None, int | Non
             ordinal = known.ordinal  # the written year wins over a conflicting ordinal
     elif ordinal is not None:
         known = event.edition_for_ordinal(ordinal)
-        year = known.year if known else None
+        if known is not None:
+            year = known.year
+        elif ordinal == 1:
+            year = event.first_year  # the first edition is held in the first year
     return ordinal, year
 
 
-def _inferred_from_taxonomy(
-    mentions: list[_Mention], key: tuple[int | None, int | None]
-) -> tuple[Evidence, ...]:
+def _inferred_from_taxonomy(mentions: list[_Mention], key: Key) -> tuple[Evidence, ...]:
     """Evidence that the ordinal or the year came from the taxonomy's known editions."""
     ordinal, year = key
     if ordinal is None or year is None:
