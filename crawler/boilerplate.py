@@ -72,6 +72,8 @@ _LINE_PATTERNS = re.compile(
             r"(?:icp备|icp证|公网安备|版权所有|all\s+rights\s+reserved|copyright\s*(?:©|\(c\)|\d{4}))",
             r"^\s*©",
             r"(?:扫一扫|扫码|scan\s+(?:the\s+)?qr\s+code|官方微信|官方小程序|官方微博|关注我们|follow\s+us\s+on)",
+            # wire-service trailers ("View original content to download multimedia: https://...")
+            r"^\s*view\s+original\s+content\b",
             # previous / next article links
             r"^\s*(?:上一篇|下一篇|previous(?:\s+article)?|next(?:\s+article)?)\s*[:：]",
             r"^\s*(?:责任编辑|编辑|责编)\s*[:：]\s*\S{1,20}\s*$",
@@ -79,6 +81,7 @@ _LINE_PATTERNS = re.compile(
     ),
     re.IGNORECASE,
 )
+_URL = re.compile(r"\bhttps?://\S+", re.IGNORECASE)
 # Lines at most this long are judged by the patterns above; longer lines are prose.
 BOILERPLATE_LINE_MAX_CHARS = 160
 
@@ -153,8 +156,8 @@ def clean_text(text: str, *, title: str | None = None, drop_phrases: tuple[str, 
 
 def is_boilerplate_line(line: str) -> bool:
     """True for a short line that is page furniture rather than article text."""
-    if len(line) > BOILERPLATE_LINE_MAX_CHARS:
-        return False
+    if len(_URL.sub("", line)) > BOILERPLATE_LINE_MAX_CHARS:
+        return False  # a long line is prose (a link in a footer line does not make it long)
     return bool(_LINE_PATTERNS.search(line)) or _is_toolbar_or_byline(line)
 
 

@@ -14,7 +14,7 @@ before the site or the web existed) are flagged, never stored as if true.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -57,8 +57,27 @@ _TIME = (
     r"(?P<hour>[01]?\d|2[0-3])\s*[:：时]\s*(?P<minute>[0-5]\d)(?!\d)"
     r"(?:\s*[:：分]\s*(?P<second>[0-5]\d)(?:[.,]\d+)?)?\s*[分秒]?"
     r"(?:\s*(?P<ampm>[AaPp]\.?\s?[Mm]\b\.?))?"
-    r"(?:\s*(?P<tz>Z(?![A-Za-z])|(?:UTC|GMT)?\s?[+-](?:0\d|1[0-4]):?[0-5]\d|(?:UTC|GMT)\s?[+-]\d{1,2}(?!\d)|UTC|GMT))?)?"
+    r"(?:\s*(?P<tz>Z(?![A-Za-z])|(?:UTC|GMT)?\s?[+-](?:0\d|1[0-4]):?[0-5]\d|(?:UTC|GMT)\s?[+-]\d{1,2}(?!\d)|UTC|GMT)"
+    r"|\s*\(?(?P<tzname>(?-i:ET|EST|EDT|PT|PST|PDT|BST|CET|CEST|HKT|JST|SGT|KST))\b\)?)?)?"
 )
+# Zone abbreviations printed after times that name one zone unambiguously.
+# "CST" is left out on purpose: it is China Standard Time on Chinese sites and
+# US Central time elsewhere, so the source's own zone decides.
+_ZONE_ABBREVIATIONS = {
+    "ET": "America/New_York",
+    "EST": "America/New_York",
+    "EDT": "America/New_York",
+    "PT": "America/Los_Angeles",
+    "PST": "America/Los_Angeles",
+    "PDT": "America/Los_Angeles",
+    "BST": "Europe/London",
+    "CET": "Europe/Paris",
+    "CEST": "Europe/Paris",
+    "HKT": "Asia/Hong_Kong",
+    "JST": "Asia/Tokyo",
+    "SGT": "Asia/Singapore",
+    "KST": "Asia/Seoul",
+}
 _DATE_PATTERNS = (
     re.compile(
         r"(?<!\d)" + _YEAR + r"\s*(?:[-/.]|年)\s*(?P<month>\d{1,2})\s*(?:[-/.]|月)\s*"
@@ -134,9 +153,14 @@ class DateCandidate:
 
     raw: str
     value: datetime  # UTC, tz-aware
-    has_time: bool
+    precision: str  # what the page shows: "day", "minute" or "second"
     source: str  # "selector", "meta", "jsonld", "time", "byline", "dateline", "url"
     zone: str  # IANA name used for a naive time, or the explicit offset ("+08:00")
+
+    @property
+    def has_time(self) -> bool:
+        """True when the page gave the time of day, not only the date."""
+        return self.precision != "day"
 
 
 @dataclass(frozen=True)
@@ -146,6 +170,7 @@ class ArticleDates:
     published_at: datetime | None = None
     published_raw: str | None = None
     published_source: str | None = None
+    published_precision: str | None = None  # "day", "minute" or "second"
     updated_at: datetime | None = None
     updated_raw: str | None = None
     date_flag: str | None = None  # "future" / "before_site"
@@ -215,14 +240,19 @@ def _candidate(match: re.Match[str], zone: tzinfo, zone_name: str, source: str) 
     except ValueError:
         return None  # 2021-02-30 and the like: not a date
     offset = _offset(parts["tz"]) if parts["tz"] else None
-    if offset is not None:
+    if parts["tzname"]:
+        named = _ZONE_ABBREVIATIONS[parts["tzname"].upper()]
+        aware = naive.replace(tzinfo=ZoneInfo(named))
+        used = named
+    elif offset is not None:
         aware = naive.replace(tzinfo=offset)
         used = _offset_name(offset)
     else:
         aware = naive.replace(tzinfo=zone)
         used = zone_name
     raw = match.group(0).strip(" ,|-@")
-    return DateCandidate(raw, aware.astimezone(UTC), parts["hour"] is not None, source, used)
+    precision = "day" if parts["hour"] is None else "minute" if parts["second"] is None else "second"
+    return DateCandidate(raw, aware.astimezone(UTC), precision, source, used)
 
 
 def _offset(tz_text: str) -> timezone | None:
@@ -256,7 +286,7 @@ def url_date(url: str, zone: tzinfo, zone_name: str | None = None) -> DateCandid
         except ValueError:
             continue
         value = naive.replace(tzinfo=zone).astimezone(UTC)
-        return DateCandidate(match.group(0), value, False, "url", zone_name or str(zone))
+        return DateCandidate(match.group(0), value, "day", "url", zone_name or str(zone))
     return None
 
 
@@ -297,7 +327,7 @@ def find_dates(
 
 
 def _with_source(candidate: DateCandidate, source: str) -> DateCandidate:
-    return DateCandidate(candidate.raw, candidate.value, candidate.has_time, source, candidate.zone)
+    return replace(candidate, source=source)
 
 
 def _structured_dates(
@@ -452,6 +482,7 @@ def _choose(
         return ArticleDates(
             published_raw=flagged[0].raw if flagged else None,
             published_source=flagged[0].source if flagged else None,
+            published_precision=flagged[0].precision if flagged else None,
             updated_at=upd.value if upd else None,
             updated_raw=upd.raw if upd else None,
             date_flag=flagged[1] if flagged else None,
@@ -462,6 +493,7 @@ def _choose(
         published_at=chosen.value,
         published_raw=chosen.raw,
         published_source=chosen.source,
+        published_precision=chosen.precision,
         updated_at=upd.value if upd else None,
         updated_raw=upd.raw if upd else None,
         timezone=chosen.zone,

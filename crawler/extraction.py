@@ -73,6 +73,7 @@ class ExtractedArticle:
     updated_raw: str | None = None
     date_flag: str | None = None  # "future" / "before_site": published_raw kept, published_at None
     date_source: str | None = None  # "selector", "meta", "jsonld", "time", "byline", "dateline", "url"
+    published_precision: str | None = None  # what the page shows: "day" (midnight local), "minute", "second"
     timezone: str | None = None  # zone a naive date was read in (IANA), or the offset the page gave
     language: str | None = None
     author: str | None = None
@@ -192,6 +193,7 @@ def _date_fields(dates: ArticleDates) -> dict:
         "updated_raw": dates.updated_raw,
         "date_flag": dates.date_flag,
         "date_source": dates.published_source,
+        "published_precision": dates.published_precision,
         "timezone": dates.timezone,
     }
 

@@ -20,36 +20,51 @@ def utc(*parts: int) -> datetime:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected", "has_time"),
+    ("text", "expected", "precision"),
     [
-        ("2021-03-19 10:20:36", utc(2021, 3, 19, 2, 20, 36), True),
-        ("Release:Chongqing Daily Time:2019-07-19 17:30:36", utc(2019, 7, 19, 9, 30, 36), True),
-        ("2021年3月19日", utc(2021, 3, 18, 16, 0), False),
-        ("2021年3月19日 10:20", utc(2021, 3, 19, 2, 20), True),
-        ("发布时间：2021年03月19日10时20分", utc(2021, 3, 19, 2, 20), True),
-        ("2021/03/19", utc(2021, 3, 18, 16, 0), False),
-        ("2021.3.9 08:05", utc(2021, 3, 9, 0, 5), True),
-        ("June 21, 2024", utc(2024, 6, 20, 16, 0), False),
-        ("Jun. 21, 2024 3:05 PM", utc(2024, 6, 21, 7, 5), True),
-        ("21 June 2024, 09:15", utc(2024, 6, 21, 1, 15), True),
-        ("Updated: September 3rd, 2023 at 11:45 a.m.", utc(2023, 9, 3, 3, 45), True),
-        ("2024-06-21T09:30:00+08:00", utc(2024, 6, 21, 1, 30), True),
-        ("2024-06-21T09:30:00Z", utc(2024, 6, 21, 9, 30), True),
-        ("2024-06-21 09:30 GMT+2", utc(2024, 6, 21, 7, 30), True),
-        ("2021年3月19日 下午3:20", utc(2021, 3, 19, 7, 20), True),
+        ("2021-03-19 10:20:36", utc(2021, 3, 19, 2, 20, 36), "second"),
+        ("Release:Chongqing Daily Time:2019-07-19 17:30:36", utc(2019, 7, 19, 9, 30, 36), "second"),
+        ("2021年3月19日", utc(2021, 3, 18, 16, 0), "day"),
+        ("2021年3月19日 10:20", utc(2021, 3, 19, 2, 20), "minute"),
+        ("发布时间：2021年03月19日10时20分", utc(2021, 3, 19, 2, 20), "minute"),
+        ("2021/03/19", utc(2021, 3, 18, 16, 0), "day"),
+        ("2021.3.9 08:05", utc(2021, 3, 9, 0, 5), "minute"),
+        ("June 21, 2024", utc(2024, 6, 20, 16, 0), "day"),
+        ("Jun. 21, 2024 3:05 PM", utc(2024, 6, 21, 7, 5), "minute"),
+        ("21 June 2024, 09:15", utc(2024, 6, 21, 1, 15), "minute"),
+        ("Updated: September 3rd, 2023 at 11:45 a.m.", utc(2023, 9, 3, 3, 45), "minute"),
+        ("2024-06-21T09:30:00+08:00", utc(2024, 6, 21, 1, 30), "second"),
+        ("2024-06-21T09:30:00Z", utc(2024, 6, 21, 9, 30), "second"),
+        ("2024-06-21 09:30 GMT+2", utc(2024, 6, 21, 7, 30), "minute"),
+        ("2021年3月19日 下午3:20", utc(2021, 3, 19, 7, 20), "minute"),
     ],
 )
-def test_formats_read_in_the_source_zone(text, expected, has_time):
+def test_formats_read_in_the_source_zone(text, expected, precision):
     found = parse_date(text, SHANGHAI, "Asia/Shanghai")
     assert found is not None
     assert found.value == expected
-    assert found.has_time is has_time
+    assert found.precision == precision
     assert found.value.tzinfo is UTC
 
 
 @pytest.mark.parametrize("text", ["2021-02-30", "2021-13-01 10:00", "version 2.0.21", "Room 2021", ""])
 def test_non_dates_are_not_dates(text):
     assert parse_date(text, SHANGHAI) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "zone"),
+    [("June 21, 2024, 09:30 ET", "America/New_York"), ("Jun 21, 2024 9:30 AM (HKT)", "Asia/Hong_Kong")],
+)
+def test_zone_abbreviation_after_the_time_names_the_zone(text, zone):
+    found = parse_date(text, ZoneInfo("UTC"), "UTC")
+    assert found.zone == zone
+    assert found.value == datetime(2024, 6, 21, 9, 30, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def test_ambiguous_cst_and_lowercase_words_are_not_zones():
+    assert parse_date("2024-06-21 09:30 CST", SHANGHAI, "Asia/Shanghai").value == utc(2024, 6, 21, 1, 30)
+    assert parse_date("le 21 June 2024 09:30 et puis", SHANGHAI, "Asia/Shanghai").zone == "Asia/Shanghai"
 
 
 def test_naive_time_follows_daylight_saving_of_the_source_zone():
@@ -85,7 +100,7 @@ def test_dates_written_in_the_url(url, expected):
         assert found is None
     else:
         assert found.value.astimezone(SHANGHAI).date() == datetime(*expected).date()
-        assert not found.has_time
+        assert found.precision == "day"
 
 
 def dates_of(html: str, url: str = "http://example.org/news/a.html", **kwargs):
