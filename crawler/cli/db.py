@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import typer
+from typing import Annotated
 
-from crawler.cli.app import DbOption, app, open_store, redact
+import typer
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from crawler.cli.app import DbOption, app, fail, open_store, redact
 
 db_app = typer.Typer(help="The store's schema: migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -18,3 +21,27 @@ def upgrade(db: DbOption = None) -> None:
 
     url = open_store(db)
     typer.echo(f"{redact(url)} is at schema revision {current_revision(get_engine(url))}")
+
+
+@db_app.command("copy")
+def copy(
+    to: Annotated[str, typer.Option("--to", help="The target store URL, e.g. postgresql+psycopg://user@host/db (must be empty).")],
+    db: DbOption = None,
+) -> None:
+    """Copy the whole store (articles, copies, tags, runs, raw HTML) into another, empty database."""
+    from storage.copy import CopyError, copy_store
+    from storage.engine import resolve_db_url
+
+    source = open_store(db)
+    target = resolve_db_url(to)
+    if target == source:
+        fail("--to names the store being copied")
+    try:
+        report = copy_store(source, target)
+    except CopyError as exc:
+        fail(f"{redact(target)}: {exc}")
+    except (OperationalError, ProgrammingError) as exc:
+        fail(f"cannot write to {redact(target)}: {exc.orig}")
+    total = sum(report.rows.values())
+    typer.echo(f"copied {total} rows from {redact(source)} to {redact(target)}: "
+               + ", ".join(f"{name} {n}" for name, n in report.rows.items() if n), err=True)
