@@ -24,7 +24,7 @@ import pytest
 from parsel import Selector
 
 from crawler.replica import EVENT_SLUGS, REQUEST_KINDS, SITE_NAMES, ReplicaWeb
-from crawler.replica.catalog import ARTICLE_EXPECTED_KEYS, body_text, iso_at_precision, load_catalog
+from crawler.replica.catalog import ARTICLE_EXPECTED_KEYS, iso_at_precision, load_catalog, shown_text
 
 SPECS, ENTRIES = load_catalog()
 ARTICLES = [e for e in ENTRIES if e.kind == "article"]
@@ -128,7 +128,7 @@ def test_article_expectation_is_complete_and_consistent(entry):
     if spec.config["published_precision"] != "date":
         parsed = datetime.fromisoformat(exp["published"])
         assert parsed.utcoffset() == parsed.astimezone(ZoneInfo(spec.timezone)).utcoffset()
-    body = body_text(entry)
+    body = shown_text(spec, entry)
     assert len(exp["must_contain"]) >= 3
     for snippet in exp["must_contain"]:
         assert snippet in body
@@ -151,6 +151,29 @@ def test_every_article_page_shows_its_title_date_body_and_boilerplate(web):
             assert squash(phrase) in text, (article.url, phrase)
         html_title = re.search(r"<title>(.*?)</title>", raw.decode(spec.encoding)).group(1)
         assert html_title != exp["title"], "the <title> carries a site-name suffix"
+
+
+def select(sel: Selector, query: str):
+    return sel.xpath(query) if query.startswith(("/", "(")) else sel.css(query)
+
+
+def test_declared_selectors_find_title_date_and_clean_body(web):
+    sources = sources_by_name(web)
+    for article in web.expected_articles():
+        spec, selectors = SPECS[article.site], sources[article.site]["selectors"]
+        root = lxml.html.document_fromstring(article.render().decode(spec.encoding))
+        for query in selectors.get("drop_selectors", []):
+            for node in root.xpath(query) if query.startswith("/") else root.cssselect(query):
+                node.drop_tree()
+        sel = Selector(root=root)
+        assert squash(" ".join(select(sel, selectors["title"]).xpath(".//text()").getall())) == article.expected["title"]
+        shown_date = squash(" ".join(select(sel, selectors["date"]).xpath(".//text()").getall()))
+        assert shown_date and any(ch.isdigit() for ch in shown_date)
+        body = squash(" ".join(select(sel, selectors["body"]).xpath(".//text()").getall()))
+        for paragraph in shown_text(spec, article.entry).split("\n"):
+            assert squash(paragraph) in body, (article.url, paragraph[:40])
+        for phrase in article.expected["must_not_contain"]:
+            assert squash(phrase) not in body, (article.url, phrase)
 
 
 def test_expectations_reference_real_groups_and_translations():

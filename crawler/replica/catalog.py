@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from string import Template
@@ -119,7 +119,6 @@ class Entry:
     expected: dict[str, Any]
     source_file: Path | None = None
     moved_from: str | None = None
-    extra_boilerplate: tuple[str, ...] = field(default=())
 
     @property
     def phase(self) -> int:
@@ -238,6 +237,23 @@ def _check_unique_paths(entries: list[Entry]) -> None:
                     f"{entry.source_file}: path {path} already used by {seen[key]}"
                 )
             seen[key] = entry.source_file
+
+
+def shown_paragraphs(site: SiteSpec, entry: Entry) -> list[str]:
+    """The article's paragraphs as its page shows them: optional lead, dateline, body."""
+    paragraphs = list(entry.content["body"])
+    if entry.content.get("lead"):
+        paragraphs.insert(0, entry.content["lead"])
+    prefix = site.config.get("dateline_prefix")
+    dateline = entry.content.get("fields", {}).get("dateline")
+    if prefix and dateline:
+        paragraphs[0] = prefix.format(dateline=dateline) + paragraphs[0]
+    return paragraphs
+
+
+def shown_text(site: SiteSpec, entry: Entry) -> str:
+    """Plain text of :func:`shown_paragraphs` (what a perfect extractor returns)."""
+    return "\n".join(strip_markup(p) for p in shown_paragraphs(site, entry))
 
 
 def body_text(entry: Entry) -> str:

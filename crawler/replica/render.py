@@ -14,7 +14,7 @@ from string import Template
 from typing import Any, Mapping
 from xml.sax.saxutils import escape as xml_escape
 
-from .catalog import Entry, SiteSpec, strip_markup
+from .catalog import Entry, SiteSpec, shown_paragraphs, strip_markup
 
 MONTHS = (
     "January", "February", "March", "April", "May", "June",
@@ -143,12 +143,6 @@ def render_article(site: SiteSpec, entry: Entry, bases: Mapping[str, str]) -> Pa
         block = site.snippets.get(f"field_{key}")
         if block:
             values[f"{key}_block"] = fill(block, {"value": values[key]})
-    paragraphs = list(content["body"])
-    if content.get("lead"):
-        paragraphs.insert(0, content["lead"])
-    prefix = site.config.get("dateline_prefix")
-    if prefix and content.get("fields", {}).get("dateline"):
-        paragraphs[0] = prefix.format(dateline=content["fields"]["dateline"]) + paragraphs[0]
     figures = "\n".join(
         _snippet(site, "figure", {"src": _esc(f["src"]), "caption": _esc(f["caption"])})
         for f in content.get("figures", [])
@@ -166,7 +160,7 @@ def render_article(site: SiteSpec, entry: Entry, bases: Mapping[str, str]) -> Pa
         {
             "title": _esc(entry.title),
             "date": _esc(format_date(local, site.config["date_format"])),
-            "body": body_html(paragraphs),
+            "body": body_html(shown_paragraphs(site, entry)),
             "figures": figures,
             "related": related,
             "path": _esc(entry.path),
