@@ -293,6 +293,7 @@ def test_chinese_only_article_with_year_and_shared_short_name() -> None:
     [
         "A WICKED problem kept the SCENE crew busy; the WIMCO warehouse stayed shut.",
         "Designers at SCEPTRE studio said the WIEGAND sensors and WICKET gates were late.",
+        "Acronyms count only as written: the wic, sce and wimc in this Tianjin note are not events.",
     ],
 )
 def test_acronym_inside_a_longer_word_does_not_match(text: str) -> None:

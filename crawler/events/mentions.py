@@ -50,15 +50,6 @@ _PRE_TOKENS = (
 _PAREN_AFTER = re.compile(rf"{_SP}*[(（][^()（）\n]{{1,20}}[)）]")
 _YEAR_AFTER = re.compile(rf"{_SP}*(?:(?i:in){_SP}+|[-–—]{_SP}*)?(?P<v>{_YEAR})(?!\d)")
 
-# Edition phrases that name no event ("next year's edition", "第六届大会"): they
-# refer to the article's own event.
-EDITION_PHRASE_RE = re.compile(
-    rf"(?i)(?<![A-Za-z])(?:(?P<rel>this|next|last){_SP}+year['’]?s|(?:the{_SP}+)?(?P<ord>{_EN_ORD}))"
-    rf"{_SP}+(?(rel)(?:edition|session|event|congress|conference|expo|summit)|edition)(?![A-Za-z])"
-    rf"|(?:(?P<relzh>今年|明年|去年)(?:的)?|第(?P<ordzh>{_ZH_NUM})届|(?P<first>首)届)"
-    r"(?:大会|博览会|峰会|智博会|会议)"
-)
-
 _SENTENCE_END = tuple(".!?。！？…\"”'’)）」』")
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
 # Lines that are site furniture whatever their length.

@@ -7,21 +7,13 @@ taxonomy term (matcher.py), the words around each name give its year or ordinal
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from crawler.events.matcher import CUE, Hit
-from crawler.events.mentions import (
-    EDITION_PHRASE_RE,
-    RELATIVE_YEARS,
-    is_label_line,
-    line_bounds,
-    parse_ordinal,
-    read_attachment,
-)
+from crawler.events.matcher import CONTEXT_KINDS, MENTION_KINDS, NOUN, Hit
+from crawler.events.mentions import is_label_line, line_bounds, read_attachment
 from crawler.events.taxonomy import Event, Taxonomy, builtin_taxonomy
 
 # Bump when rules, weights or the built-in taxonomy change the output, so that
@@ -75,9 +67,6 @@ PUBLISHED_ONLY_FACTOR = 0.8
 # Enough evidence to show why in `expowatch show`, without storing the article twice.
 MAX_EVIDENCE = 6
 SNIPPET_RADIUS = 40
-
-_URL_TOKEN = re.compile(r"[a-z0-9]+")
-
 
 @dataclass(frozen=True)
 class Evidence:
@@ -218,7 +207,7 @@ def tag_article(
     primary = None
     if ranked and (len(ranked) == 1 or ranked[0].score > ranked[1].score):
         primary = ranked[0]
-        primary.mentions.extend(_edition_phrases(fields, primary.event, day))
+        primary.mentions.extend(_edition_phrases(fields, hits, primary, day))
     runner_up = ranked[1].score if len(ranked) > 1 else 0.0
     tags: list[EventTag] = []
     for account in ranked:
@@ -241,11 +230,9 @@ def _hints(taxonomy: Taxonomy, url: str, source_event: str | None) -> dict[str, 
     hints: dict[str, list[Evidence]] = defaultdict(list)
     if source_event is not None:
         hints[source_event].append(Evidence(SOURCE, "hint", source_event))
-    tokens = set(_URL_TOKEN.findall(url.lower()))
-    for event in taxonomy:
-        words = {w.lower() for w in event.acronyms + event.cities + event.venues if w.isascii()}
-        for token in sorted(tokens & words):
-            hints[event.slug].append(Evidence(URL, "hint", token, snippet=url))
+    if url:
+        for slug, words in taxonomy.matcher.url_events(url).items():
+            hints[slug].extend(Evidence(URL, "hint", word, snippet=url) for word in words)
     return hints
 
 
@@ -263,7 +250,7 @@ def _mentions(
     for hit in hits[field_name]:
         if hit.start < consumed:
             continue  # "(WIC)" right after "World Internet Conference": same mention
-        slugs = list(dict.fromkeys(t.slug for t in hit.terms if t.kind != CUE))
+        slugs = list(dict.fromkeys(t.slug for t in hit.terms if t.kind in MENTION_KINDS))
         if not slugs:
             continue
         attached = read_attachment(value, hit.start, hit.end)
@@ -294,7 +281,7 @@ def _mentions(
             line_start, line_end = line_bounds(value, hit.start)
             label = is_label_line(value[line_start:line_end])
         weight = TITLE_WEIGHT if field_name == TITLE else LABEL_WEIGHT if label else BODY_WEIGHT
-        kind = next(t.kind for t in hit.terms if t.slug == slug and t.kind != CUE)
+        kind = next(t.kind for t in hit.terms if t.slug == slug and t.kind in MENTION_KINDS)
         out.append(_Mention(
             slug, field_name, attached.start, attached.end, kind, weight, label,
             year, attached.ordinal, certainty, _snippet(value, attached.start, attached.end),
@@ -322,11 +309,11 @@ def _resolve(
                 continue
             near = other_field == field_name and abs(other.start - hit.start) <= CONTEXT_WINDOW
             factor = 1.0 if near else FAR_CONTEXT_FACTOR
-            named = {t.slug for t in other.terms if t.kind != CUE}
+            named = {t.slug for t in other.terms if t.kind in MENTION_KINDS}
             for term in other.terms:
                 if term.slug not in scores:
                     continue
-                if term.kind == CUE:
+                if term.kind in CONTEXT_KINDS:
                     scores[term.slug] += term.weight * factor
                 elif named == {term.slug}:  # an unambiguous name of this candidate
                     scores[term.slug] += NAME_CONTEXT_WEIGHT * factor
@@ -337,30 +324,35 @@ def _resolve(
     return ranked[0][0], 0.5 + 0.5 * (best - second) / best
 
 
-def _edition_phrases(fields: dict[str, str], event: Event, day: date | None) -> list[_Mention]:
-    """"next year's edition", "the sixth edition", "第六届大会": editions of the article's event."""
+def _edition_phrases(
+    fields: dict[str, str], hits: dict[str, list[Hit]], account: _EventAccount, day: date | None
+) -> list[_Mention]:
+    """"next year's edition", "the sixth edition", "第六届大会": the article's own event."""
+    event = account.event
     out = []
     for field_name, value in fields.items():
-        for match in EDITION_PHRASE_RE.finditer(value):
-            relative = match["rel"] or match["relzh"]
-            ordinal = 1 if match["first"] else parse_ordinal(match["ord"] or match["ordzh"] or "")
-            year = None
-            if relative:
-                if day is None:
-                    continue
-                year = day.year + RELATIVE_YEARS[relative.lower()]
-                if not event.active_in(year):
-                    continue
-            elif ordinal is None:
+        named = [(m.start, m.end) for m in account.mentions if m.field == field_name]
+        for hit in hits[field_name]:
+            if hit.terms[0].kind != NOUN or any(s <= hit.start < e for s, e in named):
                 continue
-            label = field_name == TEXT and is_label_line(value[slice(*line_bounds(value, match.start()))])
-            if label:
+            attached = read_attachment(value, hit.start, hit.end)
+            # Ordinals and years only with "edition" or a Chinese noun ("第六届大会"):
+            # "the second session" or "the 2019 conference" may be about anything.
+            numbered = hit.text.lower() == "edition" or not hit.text.isascii()
+            year = attached.year if numbered else None
+            ordinal = attached.ordinal if numbered else None
+            if attached.relative is not None and day is not None:
+                year = day.year + attached.relative
+            if year is not None and event.first_year is not None and year < event.first_year:
+                year = None
+            if year is None and ordinal is None:
                 continue
-            weight = TITLE_WEIGHT if field_name == TITLE else BODY_WEIGHT
+            if field_name == TEXT and is_label_line(value[slice(*line_bounds(value, hit.start))]):
+                continue
             out.append(_Mention(
-                event.slug, field_name, match.start(), match.end(), "edition-phrase", weight,
-                False, year, None if relative else ordinal,
-                snippet=_snippet(value, match.start(), match.end()),
+                event.slug, field_name, attached.start, attached.end, "edition-phrase",
+                TITLE_WEIGHT if field_name == TITLE else BODY_WEIGHT, False, year, ordinal,
+                snippet=_snippet(value, attached.start, attached.end),
             ))
     return out
 

@@ -1,0 +1,123 @@
+"""Event tagging: speed (articles/second) and accuracy on the replica web's gold.
+
+    python benchmarks/tagging.py [--synthetic N] [--rounds R]
+
+Speed: tag_article over the replica's hand-written articles plus N synthetic ones,
+against a baseline measured in the same run: the naive matcher the tagger replaces
+(one regex per term per event, each run over the article), which only finds terms
+and decides nothing. Accuracy: primary event, edition/year and the set of mentioned
+events, compared with the hand-written expectations (crawler.events.evaluation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from crawler.events import Taxonomy, builtin_taxonomy, tag_article  # noqa: E402
+from crawler.events.evaluation import check_tags  # noqa: E402
+from crawler.replica.catalog import Entry, SiteSpec, body_text, load_catalog  # noqa: E402
+from crawler.replica.synthetic import generate_entries  # noqa: E402
+
+# Enough synthetic articles for a stable rate (a few seconds in all on one core).
+DEFAULT_SYNTHETIC = 2000
+# Best of several rounds: the least disturbed by other load on the machine.
+DEFAULT_ROUNDS = 3
+
+
+def naive_scan(taxonomy: Taxonomy) -> Callable[[str, str], int]:
+    """The baseline: one compiled regex per term of every event, each run over the text."""
+    patterns = []
+    for event in taxonomy:
+        for term in event.names + event.aliases + event.cities + event.venues + event.context:
+            flags = re.IGNORECASE if term.isascii() else 0
+            edge = r"\b" if term.isascii() else ""
+            patterns.append(re.compile(edge + re.escape(term) + edge, flags))
+        for acronym in event.acronyms:
+            patterns.append(re.compile(rf"(?<![A-Za-z]){acronym}(?![A-Za-z])"))
+
+    def scan(title: str, text: str) -> int:
+        return sum(len(p.findall(title)) + len(p.findall(text)) for p in patterns)
+
+    return scan
+
+
+def rate(fn: Callable[[], None], count: int, rounds: int) -> float:
+    """Best articles/second over `rounds` runs of `fn` (which handles `count` articles)."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return count / best
+
+
+def tag_entry(entry: Entry, site: SiteSpec, taxonomy: Taxonomy):
+    return tag_article(
+        entry.title, body_text(entry), f"http://127.0.0.1{entry.path}",
+        source_event=site.config.get("event"), published=entry.published, taxonomy=taxonomy,
+    )
+
+
+def accuracy_rows(entries: list[Entry], sites: dict[str, SiteSpec], taxonomy: Taxonomy) -> list[tuple]:
+    checks = [check_tags(tag_entry(e, sites[e.site], taxonomy), e.expected, taxonomy) for e in entries]
+    n = len(checks)
+    rows = []
+    for label, attr in (("primary event", "primary_ok"), ("edition / year", "edition_ok"),
+                        ("mentioned set", "mentioned_ok"), ("all three", "ok")):
+        right = sum(getattr(c, attr) for c in checks)
+        rows.append((label, right, n, 100.0 * right / n if n else 0.0))
+    return rows
+
+
+def print_table(title: str, rows: list[tuple]) -> None:
+    print(f"\n{title}")
+    print(f"  {'aspect':<16} {'right':>6} {'of':>5} {'accuracy':>9}")
+    for label, right, n, pct in rows:
+        print(f"  {label:<16} {right:>6} {n:>5} {pct:>8.1f}%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--synthetic", type=int, default=DEFAULT_SYNTHETIC)
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    args = parser.parse_args()
+
+    taxonomy = builtin_taxonomy()
+    sites, entries = load_catalog()
+    gold = [e for e in entries if e.kind == "article"]
+    synthetic = generate_entries(sites, args.synthetic)
+    corpus = [(e.title, body_text(e)) for e in gold + synthetic]
+    chars = sum(len(t) + len(b) for t, b in corpus)
+    taxonomy.matcher  # compile once, outside the timing
+
+    scan = naive_scan(taxonomy)
+    tagger = rate(lambda: [tag_article(t, b, taxonomy=taxonomy) for t, b in corpus], len(corpus), args.rounds)
+    matcher = rate(lambda: [(taxonomy.matcher.scan(t), taxonomy.matcher.scan(b)) for t, b in corpus],
+                   len(corpus), args.rounds)
+    baseline = rate(lambda: [scan(t, b) for t, b in corpus], len(corpus), args.rounds)
+
+    print(f"corpus: {len(corpus)} articles ({len(gold)} hand-written + {len(synthetic)} synthetic), "
+          f"{chars / len(corpus):.0f} characters each on average")
+    print(f"  {'':<44} {'articles/s':>11} {'vs baseline':>12}")
+    print(f"  {'baseline: one regex per term (find only)':<44} {baseline:>11.0f} {1.0:>11.2f}x")
+    print(f"  {'single-pass matcher (find only)':<44} {matcher:>11.0f} {matcher / baseline:>11.2f}x")
+    print(f"  {'tag_article (find + decide + evidence)':<44} {tagger:>11.0f} {tagger / baseline:>11.2f}x")
+
+    print_table(f"accuracy on the replica's hand-written gold ({len(gold)} articles)",
+                accuracy_rows(gold, sites, taxonomy))
+    for language in sorted({sites[e.site].language for e in gold}):
+        subset = [e for e in gold if sites[e.site].language == language]
+        print_table(f"  language {language} ({len(subset)} articles)", accuracy_rows(subset, sites, taxonomy))
+    print_table(f"agreement with the synthetic articles' generated labels ({len(synthetic)} articles)",
+                accuracy_rows(synthetic, sites, taxonomy))
+
+
+if __name__ == "__main__":
+    main()
