@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from storage.engine import get_engine
 
@@ -49,3 +49,14 @@ def ensure_schema(url: str) -> None:
     engine = get_engine(url)
     if current_revision(engine) != head_revision(url):
         upgrade(url)
+
+
+def check_writable(url: str) -> None:
+    """Raise unless this process can write to the store (a no-op write, rolled back)."""
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+        finally:
+            transaction.rollback()

@@ -37,18 +37,28 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_store(db: str | None) -> str:
-    """Resolve the store URL and bring its schema up to date; a clear error if it cannot be opened."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+def open_store(db: str | None, *, writable: bool = False) -> str:
+    """Resolve the store URL and bring its schema up to date.
+
+    writable: also prove that this process may write (a read-only file, a read-only
+    PostgreSQL replica or a locked database fail here, before any work starts).
+    Any failure is one clear line and exit 1.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
 
     from storage.engine import resolve_db_url
-    from storage.migrate import ensure_schema
+    from storage.migrate import check_writable, ensure_schema
 
     url = resolve_db_url(db)
     try:
         ensure_schema(url)
-    except (OperationalError, ProgrammingError) as exc:
-        fail(f"cannot open the store {redact(url)}: {exc.orig}")
+        if writable:
+            check_writable(url)
+    except SQLAlchemyError as exc:
+        reason = getattr(exc, "orig", None) or exc
+        fail(f"cannot use the store {redact(url)}: {str(reason).strip().splitlines()[0]}")
+    except OSError as exc:
+        fail(f"cannot use the store {redact(url)}: {exc.strerror or exc}")
     return url
 
 

@@ -61,7 +61,7 @@ def crawl(
     if not names:
         fail("no enabled sources to crawl: declare some in a sources file (--sources-file)")
     load_events(events_file)  # a bad events file fails here, before anything is crawled
-    url = open_store(db)
+    url = open_store(db, writable=True)
     settings = crawl_settings(db_url=url, sources_file=sources_file, events_file=events_file, backfill=backfill,
                               log_level="INFO" if verbose else "WARNING")
     summaries = run_crawl(names, settings)

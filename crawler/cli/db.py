@@ -19,7 +19,7 @@ def upgrade(db: DbOption = None) -> None:
     from storage.migrate import current_revision
     from storage.engine import get_engine
 
-    url = open_store(db)
+    url = open_store(db, writable=True)
     typer.echo(f"{redact(url)} is at schema revision {current_revision(get_engine(url))}")
 
 

@@ -88,7 +88,7 @@ def retag(
     from storage.events import articles_for_tagging, replace_article_tags
 
     taxonomy = load_events(events_file)
-    url = open_store(db)
+    url = open_store(db, writable=True)
     make_session = session_factory(url)
     with session_factory(url, for_writing=False)() as reader:
         articles = list(articles_for_tagging(reader, source=source, event=event))

@@ -1,0 +1,146 @@
+"""Crash safety: killed crawls, concurrent writers and an unusable store lose nothing and double nothing."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+import pytest
+from sqlalchemy import func, select
+
+from crawler.replica import ReplicaWeb
+from crawler.urls import canonical_url
+from storage.engine import session_factory
+from storage.migrate import upgrade
+from storage.models import Article, ArticleEvent, ArticleUrl, CrawlRun, MinhashBand, RawPage
+
+KILL_TRIALS = 20
+KILL_SEED = int(os.environ.get("EXPOWATCH_KILL_SEED", "20261123"))
+
+
+@pytest.fixture(scope="module")
+def replica():
+    with ReplicaWeb() as web:
+        yield web
+
+
+def crawl_args(sources_file, db_url: str) -> list[str]:
+    return [sys.executable, "-m", "crawler.cli", "crawl", "--quiet", "--sources-file", str(sources_file), "--db", db_url]
+
+
+def store_shape(db_url: str) -> dict[str, object]:
+    """What a store holds, independent of ids and of the order articles arrived in."""
+    with session_factory(db_url)() as session:
+        urls_by_article: dict[int, set[str]] = defaultdict(set)
+        for article_id, url in session.execute(select(ArticleUrl.article_id, ArticleUrl.url)):
+            urls_by_article[article_id].add(url)
+        articles = session.execute(select(Article.id, Article.canonical_url, Article.content_hash, Article.duplicate_of_id)).all()
+        clusters: dict[int, set[str]] = defaultdict(set)
+        for article_id, url, _, duplicate_of in articles:
+            clusters[duplicate_of or article_id].add(url)
+        tags = {(url, event, role) for url, event, role in session.execute(
+            select(Article.canonical_url, ArticleEvent.event, ArticleEvent.role).join(Article, ArticleEvent.article_id == Article.id))}
+        return {
+            "articles": {(url, digest) for _, url, digest, _ in articles},
+            "url_groups": {frozenset(urls) for urls in urls_by_article.values()},
+            "clusters": {frozenset(urls) for urls in clusters.values()},
+            "tags": tags,
+        }
+
+
+def assert_no_half_written_rows(db_url: str) -> None:
+    with session_factory(db_url)() as session:
+        article_ids = set(session.scalars(select(Article.id)))
+        assert set(session.scalars(select(RawPage.article_id))) == article_ids, "an article without its raw page"
+        with_original = set(session.scalars(select(ArticleUrl.article_id).where(ArticleUrl.relation == "original")))
+        assert with_original == article_ids, "an article without its original URL"
+        assert set(session.scalars(select(ArticleEvent.article_id))) <= article_ids
+        assert set(session.scalars(select(MinhashBand.article_id))) <= article_ids
+        assert session.scalar(select(func.count()).select_from(CrawlRun).where(CrawlRun.status == "running")) == 0
+
+
+def test_killed_at_random_points_twenty_times_then_rerun_equals_one_clean_crawl(replica, tmp_path, cli_env):
+    sources = replica.write_sources_file(tmp_path / "sources.toml")
+    slow = tmp_path / "slow.toml"  # a small delay so that kills land in the middle of the work
+    slow.write_text(sources.read_text().replace("download_delay = 0\n", "download_delay = 0.05\n"))
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    subprocess.run(crawl_args(sources, reference), env=cli_env, check=True, timeout=300)
+
+    victim = f"sqlite:///{tmp_path / 'killed.db'}"
+    upgrade(victim)
+    rng = random.Random(KILL_SEED)
+    killed = 0
+    for _ in range(KILL_TRIALS):
+        crawl = subprocess.Popen(crawl_args(slow, victim), env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            crawl.wait(timeout=rng.uniform(0.3, 3.0))
+        except subprocess.TimeoutExpired:
+            crawl.send_signal(signal.SIGKILL)
+            killed += 1
+        crawl.wait()
+    assert killed >= KILL_TRIALS // 2, f"only {killed} of {KILL_TRIALS} crawls were killed mid-way (seed {KILL_SEED})"
+    final = subprocess.run(crawl_args(sources, victim), env=cli_env, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+
+    assert_no_half_written_rows(victim)
+    assert store_shape(victim) == store_shape(reference)
+    expected = {canonical_url(e.url) for e in replica.expected_articles()}
+    with session_factory(victim)() as session:
+        assert expected <= set(session.scalars(select(ArticleUrl.url)))
+        interrupted = session.scalar(select(func.count()).select_from(CrawlRun).where(CrawlRun.message.like("interrupted%")))
+    assert interrupted >= 1
+
+
+def test_four_crawls_and_two_readers_on_one_sqlite_store(replica, tmp_path, cli_env, sqlite_url):
+    upgrade(sqlite_url)
+    sources = replica.write_sources_file(tmp_path / "sources.toml")
+    sites = sorted(replica.sites)
+    groups = [sites[i::4] for i in range(4)]  # four crawl processes, different sources each
+    crawls = [subprocess.Popen(crawl_args(sources, sqlite_url) + group, env=cli_env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for group in groups]
+    reader_code = (
+        "import sys\nfrom sqlalchemy import select, func\nfrom storage.engine import session_factory\n"
+        "from storage.models import Article\nmake = session_factory(sys.argv[1], for_writing=False)\n"
+        "n = 0\nwhile n < 200:\n    with make() as s:\n        s.scalar(select(func.count()).select_from(Article))\n"
+        "        s.execute(select(Article.title).where(Article.text.like('%expo%')).limit(5)).all()\n    n += 1\n"
+    )
+    readers = [subprocess.Popen([sys.executable, "-c", reader_code, sqlite_url], env=cli_env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for proc in crawls + readers:
+        proc.wait(timeout=300)
+    problems = [p.stderr.read() for p in crawls + readers if p.returncode != 0]
+    assert not problems, problems
+    for proc in crawls + readers:
+        assert "database is locked" not in proc.stderr.read()
+    assert_no_half_written_rows(sqlite_url)
+    expected = {canonical_url(e.url) for e in replica.expected_articles()}
+    with session_factory(sqlite_url)() as session:
+        assert expected <= set(session.scalars(select(ArticleUrl.url)))
+        runs = session.scalars(select(CrawlRun.status)).all()
+    assert runs and set(runs) == {"ok"}
+
+
+@pytest.mark.parametrize("store", [
+    "sqlite:///file:{tmp}/readonly.db?mode=ro&uri=true",
+    "postgresql+psycopg://nobody@127.0.0.1:{port}/nowhere",
+    "sqlite:///{tmp}/not-a-database.db",
+], ids=["read-only-sqlite", "unreachable-postgres", "corrupt-file"])
+def test_unusable_store_at_start_is_one_clear_line(store, tmp_path, run_cli):
+    import socket
+
+    (tmp_path / "not-a-database.db").write_bytes(b"this is not a SQLite file" * 100)
+    upgrade(f"sqlite:///{tmp_path / 'readonly.db'}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    sources = tmp_path / "s.toml"
+    sources.write_text('[[source]]\nname = "a"\nfeeds = ["http://127.0.0.1:9/rss.xml"]\n')
+    proc = run_cli("crawl", "--sources-file", str(sources), "--db", store.format(tmp=tmp_path, port=port))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("expowatch: error: cannot use the store"), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
