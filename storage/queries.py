@@ -1,19 +1,130 @@
-"""Reading the store: the Python API behind `expowatch search` (and scripts and notebooks)."""
+"""Reading the store: the Python API behind `expowatch search`, `show` and `export`.
+
+    from storage.engine import session_factory
+    from storage.queries import SearchQuery, search
+
+    with session_factory(url, for_writing=False)() as session:
+        for hit in search(session, SearchQuery("机器人 OR robot", events=("smart-china-expo",))):
+            print(hit.published_at, hit.title, hit.url)
+
+Text search (see storage.query_syntax for the syntax) uses the FTS5 trigram index
+on SQLite and pg_trgm indexes on PostgreSQL (migration 0002); terms shorter than a
+trigram fall back to LIKE. By default a search returns one row per story: articles
+that are copies of another (duplicate_of_id set) are left out.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime
+import hashlib
+import re
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any, Iterable, Iterator, Literal, Sequence
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    false,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+    column,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
 
-from storage.models import Article, SourceRow
+from storage.models import Article, ArticleEvent, ArticleUrl, CrawlRun, SavedQuery, SourceRow
+from storage.query_syntax import Clause, fts5_any, fts5_expression, fts5_phrase, parse_query
+
+Sort = Literal["published", "first_seen", "relevance"]
+DateField = Literal["published", "first_seen"]
+SORTS: tuple[str, ...] = ("published", "first_seen", "relevance")
+DATE_FIELDS: tuple[str, ...] = ("published", "first_seen")
+ROLES: tuple[str, ...] = ("primary", "mentioned")
+
+DEFAULT_LIMIT = 20  # one screen of results
+EXPORT_BATCH = 500  # rows fetched per round trip when streaming: big enough to be fast, small to stay flat
+ID_BATCH = 500  # ids per IN (...) list: far below SQLite's bound-parameter limit
+TITLE_WEIGHT = 5.0  # a term in the title says more about the story than one in the body
+TEXT_WEIGHT = 1.0
+SAVED_QUERY_NAME_MAX = 200  # saved_queries.name is VARCHAR(200)
+LIKE_ESCAPE = "\\"
+MAX_ROW_ID = 2**63 - 1  # the largest 64-bit row id; a bigger number cannot name an article
+
+FTS_TABLE = table("articles_fts", column("rowid"))
+FTS_MATCH_TARGET = literal_column("articles_fts")  # FTS5: `<table> MATCH <expression>`
 
 
 @dataclass(frozen=True)
-class ArticleHit:
-    """One article as a search returns it."""
+class SearchQuery:
+    """What to look for: text (search syntax) and filters, all of which must hold.
+
+    events/years/editions/roles select articles tagged with a matching article_events
+    row (all given conditions on the same row); several values of one filter mean any
+    of them. sources: a story matches when it, any URL of it or (one row per story)
+    any copy of it came from one of the sources. since/until (tz-aware, until
+    exclusive) apply to date_field; an undated article counts by when it was first
+    seen. first_seen_since: only articles first stored at or after this instant
+    (what `--new` uses). limit None: no limit.
+    """
+
+    text: str = ""
+    events: tuple[str, ...] = ()
+    years: tuple[int, ...] = ()
+    editions: tuple[int, ...] = ()
+    roles: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    date_field: DateField = "published"
+    first_seen_since: datetime | None = None
+    all_copies: bool = False
+    sort: Sort = "published"
+    limit: int | None = DEFAULT_LIMIT
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("sort", SORTS), ("date_field", DATE_FIELDS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"SearchQuery.{name}={getattr(self, name)!r}: expected one of {', '.join(allowed)}")
+        bad_roles = set(self.roles) - set(ROLES)
+        if bad_roles:
+            raise ValueError(f"SearchQuery.roles: unknown role {sorted(bad_roles)[0]!r}; expected {', '.join(ROLES)}")
+        for name in ("since", "until", "first_seen_since"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"SearchQuery.{name}={value!r} is naive: give a tz-aware datetime")
+        if (self.limit is not None and self.limit < 0) or self.offset < 0:
+            raise ValueError("SearchQuery.limit and offset must not be negative")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if is_dataclass(value):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: datetimes as ISO 8601 (UTC offset), tuples as lists."""
+        return _jsonable(self)
+
+
+@dataclass(frozen=True)
+class ArticleHit(_Record):
+    """One article as a search returns it; events are slugs, primary ones first."""
 
     id: int
     title: str | None
@@ -22,23 +133,453 @@ class ArticleHit:
     published_at: datetime | None
     language: str | None
     first_seen_at: datetime
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        for key in ("published_at", "first_seen_at"):
-            out[key] = out[key].isoformat() if out[key] else None
-        return out
+    events: tuple[str, ...] = ()
+    duplicate_of_id: int | None = None
 
 
-def search_articles(session: Session, query: str | None = None, *, limit: int = 20) -> list[ArticleHit]:
-    """Articles whose title or text contains every word of query, newest first."""
-    stmt = select(Article, SourceRow.name).join(SourceRow, Article.source_id == SourceRow.id)
-    for word in (query or "").split():
-        pattern = f"%{word}%"
-        stmt = stmt.where(or_(Article.title.ilike(pattern), Article.text.ilike(pattern)))
-    stmt = stmt.order_by(Article.published_at.desc().nulls_last(), Article.id.desc()).limit(limit)
-    return [
-        ArticleHit(id=a.id, title=a.title, url=a.canonical_url, source=name,
-                   published_at=a.published_at, language=a.language, first_seen_at=a.first_seen_at)
-        for a, name in session.execute(stmt)
-    ]
+@dataclass(frozen=True)
+class EventTag(_Record):
+    """An article_events row: which event, primary or mentioned, edition/year, why."""
+
+    event: str
+    role: str
+    edition: int | None
+    year: int | None
+    confidence: float
+    evidence: list
+    tagger_version: str
+
+
+@dataclass(frozen=True)
+class SeenUrl(_Record):
+    """An article_urls row: a URL the article was seen at, from which source, how related."""
+
+    url: str
+    source: str
+    relation: str
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class FullArticle(_Record):
+    """Every stored field of an article (not the MinHash or raw HTML), as export writes it."""
+
+    id: int
+    url: str
+    source: str
+    title: str | None
+    text: str
+    author: str | None
+    published_at: datetime | None
+    published_raw: str | None
+    updated_at: datetime | None
+    updated_raw: str | None
+    date_flag: str | None
+    language: str | None
+    content_hash: str
+    duplicate_of_id: int | None
+    similarity: float | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    extractor_version: str
+    events: tuple[EventTag, ...] = ()
+    urls: tuple[SeenUrl, ...] = ()
+
+
+EXPORT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(FullArticle))
+HIT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ArticleHit))
+
+
+@dataclass(frozen=True)
+class ArticleRef(_Record):
+    """A short reference to another article (a copy, or the original of a copy)."""
+
+    id: int
+    url: str
+    source: str
+    title: str | None
+    similarity: float | None
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class ArticleDetail(_Record):
+    """One article with everything `expowatch show` prints."""
+
+    article: FullArticle
+    copies: tuple[ArticleRef, ...] = ()  # articles whose duplicate_of_id is this one
+    original: ArticleRef | None = None  # the article this one is a copy of
+
+
+# --- dates -------------------------------------------------------------------------------
+
+RELATIVE_AGE = re.compile(r"^(\d+)\s*(m|min|h|d|w)$", re.IGNORECASE)
+RELATIVE_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(value: str, *, tz: tzinfo = timezone.utc, end: bool = False,
+               now: datetime | None = None) -> datetime:
+    """A tz-aware instant from a command-line date.
+
+    Accepts a relative age (`30m`, `12h`, `7d`, `2w`: that long before now), `today`,
+    `yesterday`, a date (`2024-06-20`) or an ISO 8601 date-time. A date or date-time
+    without an offset is read in tz (UTC unless given). end=True reads a bare date as
+    the end of that day (the start of the next), so `--until 2024-06-20` includes it.
+    Raises ValueError naming the value.
+    """
+    text = value.strip()
+    now = now or datetime.now(timezone.utc)
+    age = RELATIVE_AGE.match(text)
+    if age:
+        return now - timedelta(**{RELATIVE_UNITS[age.group(2).lower()]: int(age.group(1))})
+    try:
+        if text.lower() in ("today", "yesterday"):
+            day = now.astimezone(tz).date() - timedelta(days=text.lower() == "yesterday")
+        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = date.fromisoformat(text)
+        else:
+            instant = datetime.fromisoformat(text)
+            return instant if instant.tzinfo else instant.replace(tzinfo=tz)
+    except ValueError:
+        raise ValueError(f"cannot read the date {value!r}: use YYYY-MM-DD, an ISO 8601 date-time "
+                         f"(2024-06-20T09:00+08:00) or an age such as 30m, 12h, 7d, 2w") from None
+    return datetime.combine(day + timedelta(days=int(end)), time(), tz)
+
+
+# --- building the statement ----------------------------------------------------------------
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+    return f"%{escaped}%"
+
+
+def _fts_rowids(expression: str) -> Select:
+    # correlate(None): never bind to an articles_fts joined by the enclosing query
+    return select(FTS_TABLE.c.rowid).where(FTS_MATCH_TARGET.op("MATCH")(expression)).correlate(None)
+
+
+def _substring(term: str, dialect: str) -> ColumnElement[bool]:
+    """title or text contains term (case-insensitively); may be NULL for a NULL title."""
+    if dialect == "sqlite":
+        if len(term) >= 3:
+            return Article.id.in_(_fts_rowids(fts5_phrase(term)))
+        pattern = _like_pattern(term)  # SQLite's LIKE ignores ASCII case
+        return or_(Article.title.like(pattern, escape=LIKE_ESCAPE), Article.text.like(pattern, escape=LIKE_ESCAPE))
+    pattern = _like_pattern(term)  # pg_trgm indexes serve ILIKE '%...%' of 3+ characters
+    return or_(Article.title.ilike(pattern, escape=LIKE_ESCAPE), Article.text.ilike(pattern, escape=LIKE_ESCAPE))
+
+
+def _clause_condition(clause: Clause, dialect: str) -> ColumnElement[bool]:
+    if clause.negated and dialect == "sqlite" and clause.indexable:
+        return Article.id.not_in(_fts_rowids(fts5_any(clause.terms)))
+    matches = or_(*(_substring(t, dialect) for t in clause.terms))
+    return not_(func.coalesce(matches, false())) if clause.negated else matches
+
+
+@dataclass
+class _TextMatch:
+    """How a parsed text query enters the statement."""
+
+    fts_expression: str | None = None  # SQLite: joined FTS5 MATCH (gives bm25 relevance)
+    conditions: list[ColumnElement[bool]] = field(default_factory=list)
+    rank: ColumnElement | None = None  # ascending = more relevant
+
+
+def _text_match(text: str, dialect: str) -> _TextMatch:
+    clauses = parse_query(text)
+    if not clauses:
+        return _TextMatch()
+    if dialect == "sqlite":
+        indexable = tuple(c for c in clauses if c.indexable)
+        expression = fts5_expression(indexable)
+        rest = [c for c in clauses if not c.indexable] if expression else list(clauses)
+        rank = func.bm25(FTS_MATCH_TARGET, TITLE_WEIGHT, TEXT_WEIGHT) if expression else None
+        return _TextMatch(expression, [_clause_condition(c, dialect) for c in rest], rank)
+    positive = [t for c in clauses if not c.negated for t in c.terms]
+    rank = None
+    if positive:  # no bm25 here: weigh title hits above text hits (negated, so ascending sorts best first)
+        rank = -sum(
+            case((Article.title.ilike(_like_pattern(t), escape=LIKE_ESCAPE), TITLE_WEIGHT), else_=0.0)
+            + case((Article.text.ilike(_like_pattern(t), escape=LIKE_ESCAPE), TEXT_WEIGHT), else_=0.0)
+            for t in positive
+        )
+    return _TextMatch(None, [_clause_condition(c, dialect) for c in clauses], rank)
+
+
+def _after(column_a, column_b, instant: datetime, *, before: bool = False) -> ColumnElement[bool]:
+    """column_a on the right side of instant; rows where column_a is NULL use column_b."""
+    def test(col):
+        return col < instant if before else col >= instant
+    return or_(test(column_a), and_(column_a.is_(None), test(column_b)))
+
+
+def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if not query.all_copies:
+        conditions.append(Article.duplicate_of_id.is_(None))
+    if query.events or query.years or query.editions or query.roles:
+        tags = select(ArticleEvent.article_id)
+        if query.events:
+            tags = tags.where(ArticleEvent.event.in_([e.lower() for e in query.events]))
+        if query.years:
+            tags = tags.where(ArticleEvent.year.in_(query.years))
+        if query.editions:
+            tags = tags.where(ArticleEvent.edition.in_(query.editions))
+        if query.roles:
+            tags = tags.where(ArticleEvent.role.in_(query.roles))
+        conditions.append(Article.id.in_(tags))
+    if query.sources:
+        source_ids = select(SourceRow.id).where(SourceRow.name.in_(query.sources)).scalar_subquery()
+        from_source = [
+            Article.source_id.in_(source_ids),
+            Article.id.in_(select(ArticleUrl.article_id).where(ArticleUrl.source_id.in_(source_ids))),
+        ]
+        if not query.all_copies:
+            copy = aliased(Article)
+            from_source.append(Article.id.in_(
+                select(copy.duplicate_of_id).where(copy.source_id.in_(source_ids), copy.duplicate_of_id.is_not(None))))
+        conditions.append(or_(*from_source))
+    if query.languages:
+        langs = [lang.lower() for lang in query.languages]
+        lang = func.lower(Article.language)
+        conditions.append(or_(lang.in_(langs), *(lang.like(f"{code}-%") for code in langs)))
+    dated = (Article.published_at, Article.first_seen_at) if query.date_field == "published" \
+        else (Article.first_seen_at, Article.first_seen_at)
+    if query.since is not None:
+        conditions.append(_after(*dated, query.since))
+    if query.until is not None:
+        conditions.append(_after(*dated, query.until, before=True))
+    if query.first_seen_since is not None:
+        conditions.append(Article.first_seen_at >= query.first_seen_since)
+    return conditions
+
+
+def _matching(session: Session, query: SearchQuery, columns: Sequence, *, ordered: bool = True) -> Select:
+    """SELECT columns of the articles matching query (with its order, limit and offset)."""
+    match = _text_match(query.text, _dialect(session))
+    stmt = select(*columns).join(SourceRow, Article.source_id == SourceRow.id)
+    if match.fts_expression is not None:
+        stmt = stmt.join(FTS_TABLE, FTS_TABLE.c.rowid == Article.id).where(
+            FTS_MATCH_TARGET.op("MATCH")(match.fts_expression))
+    stmt = stmt.where(*match.conditions, *_filters(query))
+    if not ordered:
+        return stmt
+    newest = [Article.published_at.desc().nulls_last(), Article.first_seen_at.desc(), Article.id.desc()]
+    if query.sort == "first_seen":
+        order = [Article.first_seen_at.desc(), Article.id.desc()]
+    elif query.sort == "relevance" and match.rank is not None:
+        order = [match.rank.asc(), *newest]
+    else:
+        order = newest
+    stmt = stmt.order_by(*order).offset(query.offset or None)
+    return stmt.limit(query.limit) if query.limit is not None else stmt
+
+
+# --- searching -----------------------------------------------------------------------------
+
+HIT_SELECT = (Article.id, Article.title, Article.canonical_url, SourceRow.name.label("source"),
+              Article.published_at, Article.language, Article.first_seen_at, Article.duplicate_of_id)
+
+
+def _batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), ID_BATCH):
+        yield ids[start:start + ID_BATCH]
+
+
+def _event_slugs(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    found: dict[int, list[str]] = {}
+    for batch in _batches(ids):
+        rows = session.execute(
+            select(ArticleEvent.article_id, ArticleEvent.event).where(ArticleEvent.article_id.in_(batch))
+            .order_by(ArticleEvent.article_id, (ArticleEvent.role != "primary"), ArticleEvent.event))
+        for article_id, event in rows:
+            found.setdefault(article_id, []).append(event)
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def search(session: Session, query: SearchQuery) -> list[ArticleHit]:
+    """The articles matching query, sorted, one page (query.limit / query.offset)."""
+    rows = session.execute(_matching(session, query, HIT_SELECT)).all()
+    events = _event_slugs(session, [r.id for r in rows])
+    return [ArticleHit(id=r.id, title=r.title, url=r.canonical_url, source=r.source,
+                       published_at=r.published_at, language=r.language, first_seen_at=r.first_seen_at,
+                       events=events.get(r.id, ()), duplicate_of_id=r.duplicate_of_id)
+            for r in rows]
+
+
+def count(session: Session, query: SearchQuery) -> int:
+    """How many articles match query, ignoring limit and offset."""
+    matching = _matching(session, query, (Article.id,), ordered=False).subquery()
+    return session.execute(select(func.count()).select_from(matching)).scalar_one()
+
+
+def search_articles(session: Session, query: str | None = None, *, limit: int = DEFAULT_LIMIT) -> list[ArticleHit]:
+    """Articles matching the search text, newest first (shorthand for search())."""
+    return search(session, SearchQuery(text=query or "", limit=limit))
+
+
+# --- streaming every field -----------------------------------------------------------------
+
+FULL_SELECT = (Article.id, Article.canonical_url, SourceRow.name.label("source"), Article.title, Article.text,
+               Article.author, Article.published_at, Article.published_raw, Article.updated_at,
+               Article.updated_raw, Article.date_flag, Article.language, Article.content_hash,
+               Article.duplicate_of_id, Article.similarity, Article.first_seen_at, Article.last_seen_at,
+               Article.extractor_version)
+
+
+def _event_tags(session: Session, ids: Sequence[int]) -> dict[int, list[EventTag]]:
+    found: dict[int, list[EventTag]] = {}
+    for batch in _batches(ids):
+        rows = session.execute(
+            select(ArticleEvent.article_id, ArticleEvent.event, ArticleEvent.role, ArticleEvent.edition,
+                   ArticleEvent.year, ArticleEvent.confidence, ArticleEvent.evidence, ArticleEvent.tagger_version)
+            .where(ArticleEvent.article_id.in_(batch))
+            .order_by(ArticleEvent.article_id, ArticleEvent.role != "primary", ArticleEvent.event))
+        for article_id, *tag in rows:
+            found.setdefault(article_id, []).append(EventTag(*tag))
+    return found
+
+
+def _seen_urls(session: Session, ids: Sequence[int]) -> dict[int, list[SeenUrl]]:
+    found: dict[int, list[SeenUrl]] = {}
+    for batch in _batches(ids):
+        rows = session.execute(
+            select(ArticleUrl.article_id, ArticleUrl.url, SourceRow.name, ArticleUrl.relation, ArticleUrl.first_seen_at)
+            .join(SourceRow, ArticleUrl.source_id == SourceRow.id)
+            .where(ArticleUrl.article_id.in_(batch)).order_by(ArticleUrl.article_id, ArticleUrl.id))
+        for article_id, url, source, relation, first_seen_at in rows:
+            found.setdefault(article_id, []).append(SeenUrl(url, source, relation, first_seen_at))
+    return found
+
+
+def _full_articles(session: Session, rows: Sequence) -> list[FullArticle]:
+    ids = [r.id for r in rows]
+    events, urls = _event_tags(session, ids), _seen_urls(session, ids)
+    return [FullArticle(url=r.canonical_url, **{k: v for k, v in r._mapping.items() if k != "canonical_url"},
+                        events=tuple(events.get(r.id, ())), urls=tuple(urls.get(r.id, ())))
+            for r in rows]
+
+
+def iter_articles(session: Session, query: SearchQuery, *, batch_size: int = EXPORT_BATCH) -> Iterator[FullArticle]:
+    """Every field of the articles matching query, streamed in constant memory.
+
+    Rows come from a server-side cursor (PostgreSQL) or SQLite's lazy cursor,
+    batch_size at a time; events and URLs are fetched per batch.
+    """
+    result = session.execute(_matching(session, query, FULL_SELECT), execution_options={"yield_per": batch_size})
+    for rows in result.partitions():
+        yield from _full_articles(session, rows)
+
+
+# --- one article ---------------------------------------------------------------------------
+
+
+def _ref_select():
+    return (select(Article.id, Article.canonical_url, SourceRow.name, Article.title, Article.similarity,
+                   Article.first_seen_at)
+            .join(SourceRow, Article.source_id == SourceRow.id))
+
+
+def get_article(session: Session, key: int | str) -> ArticleDetail | None:
+    """An article by id, canonical URL or any URL it was seen at; None when not stored."""
+    if isinstance(key, str) and key.strip().isdigit():
+        key = int(key.strip())
+    if isinstance(key, int):
+        if not 0 < key <= MAX_ROW_ID:
+            return None
+        article_id = key
+    else:
+        article_id = session.execute(select(ArticleUrl.article_id).where(ArticleUrl.url == key)).scalar() \
+            or session.execute(select(Article.id).where(Article.canonical_url == key)).scalar()
+    rows = session.execute(select(*FULL_SELECT).join(SourceRow, Article.source_id == SourceRow.id)
+                           .where(Article.id == article_id)).all()
+    if not rows:
+        return None
+    article = _full_articles(session, rows)[0]
+    copies = tuple(ArticleRef(*r) for r in session.execute(
+        _ref_select().where(Article.duplicate_of_id == article.id).order_by(Article.first_seen_at, Article.id)))
+    original = None
+    if article.duplicate_of_id is not None:
+        row = session.execute(_ref_select().where(Article.id == article.duplicate_of_id)).first()
+        original = ArticleRef(*row) if row else None
+    return ArticleDetail(article, copies, original)
+
+
+# --- what's new ----------------------------------------------------------------------------
+
+
+def saved_query_name(query: SearchQuery) -> str:
+    """A stable name for a query's text and filters (not its order or paging), for --new."""
+    parts = [query.text.strip()]
+    for name in ("events", "years", "editions", "roles", "sources", "languages"):
+        values = getattr(query, name)
+        if values:
+            parts.append(f"{name}={','.join(str(v) for v in sorted(values))}")
+    for name in ("since", "until"):
+        value = getattr(query, name)
+        if value is not None:
+            parts.append(f"{name}={value.astimezone(timezone.utc).isoformat()}")
+    if query.date_field != "published":
+        parts.append(f"date_field={query.date_field}")
+    if query.all_copies:
+        parts.append("all_copies")
+    name = " | ".join(parts)
+    if len(name) > SAVED_QUERY_NAME_MAX:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        name = f"{name[:SAVED_QUERY_NAME_MAX - len(digest) - 3]}.. {digest}"
+    return name
+
+
+def last_run_at(session: Session, name: str) -> datetime | None:
+    """When the saved query called name last ran (None: never)."""
+    return session.execute(select(SavedQuery.last_run_at).where(SavedQuery.name == name)).scalar()
+
+
+def search_new(session: Session, query: SearchQuery, name: str | None = None,
+               *, now: datetime | None = None) -> list[ArticleHit]:
+    """Articles matching query first seen since the saved query `name` last ran; records this run.
+
+    name defaults to saved_query_name(query). The first run returns every match. The
+    caller commits (use a writing session). A run is marked with the time it started,
+    so an article stored while it runs is shown next time; only a write that began
+    before the run and committed after it read can be missed (writes are one article
+    per short transaction).
+    """
+    name = name or saved_query_name(query)
+    now = now or datetime.now(timezone.utc)
+    hits = search(session, replace(query, first_seen_since=last_run_at(session, name)))
+    mark_run(session, name, now)
+    return hits
+
+
+def mark_run(session: Session, name: str, at: datetime) -> None:
+    """Remember that the saved query called name ran at `at` (insert or update)."""
+    from storage.store import insert_or_ignore
+
+    if insert_or_ignore(session, SavedQuery.__table__, {"name": name, "last_run_at": at}) is None:
+        session.execute(update(SavedQuery).where(SavedQuery.name == name).values(last_run_at=at))
+
+
+def run_started_at(session: Session, run_id: int) -> datetime:
+    """When crawl run run_id started; LookupError if there is no such run."""
+    started = session.execute(select(CrawlRun.started_at).where(CrawlRun.id == run_id)).scalar()
+    if started is None:
+        raise LookupError(f"no crawl run {run_id} in the store (see `expowatch runs`)")
+    return started
+
+
+def unknown_sources(session: Session, names: Iterable[str]) -> list[str]:
+    """The names among names that are not sources in the store."""
+    names = list(dict.fromkeys(names))
+    known = set(session.execute(select(SourceRow.name).where(SourceRow.name.in_(names))).scalars())
+    return [n for n in names if n not in known]
+
+
+def source_names(session: Session) -> list[str]:
+    """Every source name in the store, sorted."""
+    return list(session.execute(select(SourceRow.name).order_by(SourceRow.name)).scalars())
