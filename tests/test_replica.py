@@ -490,6 +490,16 @@ def test_scale_adds_deterministic_synthetic_articles_without_rendering_up_front(
         assert first == second
 
 
+def test_synthetic_dates_are_valid_and_never_before_the_event_existed():
+    from crawler.replica.synthetic import EVENTS, generate_entries
+
+    entries = generate_entries(SPECS, 5000)  # large enough to draw Feb 29 before a first edition
+    for entry in entries:
+        exp = entry.expected
+        assert exp["year"] == entry.published.year >= EVENTS[exp["primary_event"]]["first"]
+        assert exp["published"] == iso_at_precision(entry.published, SPECS[entry.site].config["published_precision"])
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError):
         ReplicaWeb(page_size=0)
