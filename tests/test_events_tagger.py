@@ -330,6 +330,44 @@ def test_unknown_ordinal_keeps_year_unknown_without_a_date() -> None:
     assert (tags[0].edition, tags[0].year) == (9, None)
 
 
+def test_unknown_ordinal_takes_the_publication_year_when_nothing_contradicts() -> None:
+    tags = tag_article("Ninth World Internet Conference opens", "", published=date(2022, 11, 9))
+    assert (tags[0].edition, tags[0].year) == (9, 2022)
+    assert any(e.kind == "published-date" for e in tags[0].evidence)
+    # The taxonomy knows the 2019 edition was the sixth: a "ninth" is not dated 2019.
+    clash = tag_article("Ninth World Internet Conference opens", "", published=date(2019, 10, 20))
+    assert (clash[0].edition, clash[0].year) == (9, None)
+
+
+def test_shared_short_name_keeps_one_sense_through_the_article() -> None:
+    title = "2021智博会人工智能专场活动举行"
+    text = (
+        "本次活动聚焦智能制造、智能网联汽车和智能家居等领域。\n"
+        "主办方表示，已有来自30个国家和地区的企业报名参加智博会。\n"
+        "智能终端展区面积较去年扩大一倍，智博会期间还将举办多场智能产业论坛。\n"
+    )
+    tags = tag_article(title, text, published=date(2021, 6, 1))
+    assert summary(tags) == [(SCE, "primary", 4, 2021)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A generic noun with an edition marker refers to the article's own event.
+        ("第五届世界智能大会在天津开幕。多家企业表示，已在筹备参加第六届大会。", [(5, 2021), (6, 2022)]),
+        ("The World Intelligence Congress closed in Tianjin. Its 2022 edition will be larger.",
+         [(6, 2022)]),
+        # "the second session" may be any meeting: it names no edition.
+        ("The World Intelligence Congress closed in Tianjin after the second session of its forum.",
+         [(None, None)]),
+    ],
+)
+def test_edition_phrases_without_the_name(text: str, expected: list) -> None:
+    tags = tag_article("", text)
+    assert sorted(((t.edition, t.year) for t in tags), key=str) == sorted(expected, key=str)
+    assert {t.event for t in tags} == {CONGRESS}
+
+
 def test_article_about_preparing_next_years_edition() -> None:
     title = "Tianjin starts work on next year's World Intelligence Congress"
     text = (

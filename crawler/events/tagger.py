@@ -13,8 +13,8 @@ from datetime import date, datetime
 from typing import Any
 
 from crawler.events.matcher import CONTEXT_KINDS, MENTION_KINDS, NOUN, Hit
-from crawler.events.mentions import is_label_line, line_bounds, read_attachment
-from crawler.events.taxonomy import Event, Taxonomy, builtin_taxonomy
+from crawler.events.mentions import Attachment, is_label_line, line_bounds, read_attachment
+from crawler.events.taxonomy import Event, Taxonomy, builtin_taxonomy, normalise_term
 
 # Bump when rules, weights or the built-in taxonomy change the output, so that
 # `expowatch retag` can tell which stored tags are stale.
@@ -39,8 +39,15 @@ HINT_WEIGHT = 0.5
 # more mention, so the lead's event wins a tie with one named in passing later.
 LEAD_WEIGHT = 1.0
 # A shared acronym or alias with an ordinal or year that the taxonomy knows for one
-# candidate ("第二届智博会": the Smart China Expo had a 2nd edition) leans that way.
+# candidate ("第二届智博会": the Smart China Expo had a 2nd edition) leans that way,
+# and so does one that was being held when the article was published.
 KNOWN_EDITION_WEIGHT = 1.0
+ACTIVE_WHEN_PUBLISHED_WEIGHT = 1.0
+# A written year only one candidate was held in settles it like its full name nearby.
+YEAR_FITS_ONE_WEIGHT = 3.0
+# Other occurrences of the same shared word in the article lend half their evidence
+# (one sense per article, unless the local context clearly says otherwise).
+SAME_WORD_FACTOR = 0.5
 # News is mostly about the coming or just-held edition: an event whose current edition
 # (by the publication date) the article names, and that edition among several named,
 # get this much extra (two body mentions' worth).
@@ -193,8 +200,9 @@ def tag_article(
     hints = _hints(taxonomy, url, source_event)
     lead = _lead_paragraph(fields[TEXT])
     accounts: dict[str, _EventAccount] = {}
+    senses = _resolve_shared(fields, hits, hints, taxonomy, day)
     for name, value in fields.items():
-        for mention in _mentions(name, value, hits, hints, taxonomy, day):
+        for mention in _mentions(name, value, hits, senses, taxonomy, day):
             mention.topical = name == TITLE or lead[0] <= mention.start < lead[1]
             event = taxonomy[mention.slug]
             account = accounts.setdefault(event.slug, _EventAccount(event, _current_year(event, day)))
@@ -240,7 +248,7 @@ def _mentions(
     field_name: str,
     value: str,
     hits: dict[str, list[Hit]],
-    hints: dict[str, list[Evidence]],
+    senses: dict[tuple[str, int], tuple[str, float] | None],
     taxonomy: Taxonomy,
     day: date | None,
 ) -> list[_Mention]:
@@ -250,24 +258,17 @@ def _mentions(
     for hit in hits[field_name]:
         if hit.start < consumed:
             continue  # "(WIC)" right after "World Internet Conference": same mention
-        slugs = list(dict.fromkeys(t.slug for t in hit.terms if t.kind in MENTION_KINDS))
+        slugs = _named_slugs(hit)
         if not slugs:
             continue
         attached = read_attachment(value, hit.start, hit.end)
         consumed = attached.consumed
         certainty = 1.0
         if len(slugs) > 1:
-            slugs = [s for s in slugs if attached.year is None or taxonomy[s].active_in(attached.year)] or slugs
-        if len(slugs) > 1:
-            known = {
-                s for s in slugs
-                if (attached.year is not None and taxonomy[s].edition_for_year(attached.year))
-                or (attached.ordinal is not None and taxonomy[s].edition_for_ordinal(attached.ordinal))
-            }
-            resolved = _resolve(hit, field_name, slugs, hits, hints, known)
-            if resolved is None:
+            sense = senses[field_name, hit.start]
+            if sense is None:
                 continue  # context does not tell which event: no guess
-            slug, certainty = resolved
+            slug, certainty = sense
         else:
             slug = slugs[0]
         event = taxonomy[slug]
@@ -289,39 +290,105 @@ def _mentions(
     return out
 
 
-def _resolve(
+def _named_slugs(hit: Hit) -> list[str]:
+    """The events a hit may name (several for a shared acronym or alias)."""
+    return list(dict.fromkeys(t.slug for t in hit.terms if t.kind in MENTION_KINDS))
+
+
+def _resolve_shared(
+    fields: dict[str, str],
+    hits: dict[str, list[Hit]],
+    hints: dict[str, list[Evidence]],
+    taxonomy: Taxonomy,
+    day: date | None,
+) -> dict[tuple[str, int], tuple[str, float] | None]:
+    """Which event each shared acronym or alias means, and how surely (None: unclear).
+
+    Each occurrence is first scored on its own (year, context, hints); then, one
+    sense per article, occurrences of the same word lend each other part of their
+    evidence, so "2023智博会" in the title settles a bare "智博会" in the body.
+    """
+    local: dict[tuple[str, int], dict[str, float]] = {}
+    surfaces: dict[tuple[str, int], str] = {}
+    for field_name, value in fields.items():
+        for hit in hits[field_name]:
+            slugs = _named_slugs(hit)
+            if len(slugs) < 2:
+                continue
+            attached = read_attachment(value, hit.start, hit.end)
+            key = (field_name, hit.start)
+            surfaces[key] = normalise_term(hit.text)
+            fitting = [s for s in slugs if attached.year is None or taxonomy[s].active_in(attached.year)]
+            if len(fitting) == 1:
+                local[key] = {fitting[0]: YEAR_FITS_ONE_WEIGHT}
+            else:
+                local[key] = _context_scores(
+                    hit, field_name, fitting or slugs, hits, hints, taxonomy, attached, day
+                )
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for key, scores in local.items():
+        for slug, score in scores.items():
+            totals[surfaces[key]][slug] += score
+    senses: dict[tuple[str, int], tuple[str, float] | None] = {}
+    for key, scores in local.items():
+        total = totals[surfaces[key]]
+        combined = {
+            slug: scores.get(slug, 0.0) + SAME_WORD_FACTOR * (total[slug] - scores.get(slug, 0.0))
+            for slug in set(scores) | set(total)
+        }
+        ranked = sorted(combined.items(), key=lambda item: -item[1])
+        best = ranked[0][1]
+        second = ranked[1][1] if len(ranked) > 1 else 0.0
+        senses[key] = (ranked[0][0], 0.5 + 0.5 * (best - second) / best) if best > second else None
+    return senses
+
+
+def _context_scores(
     hit: Hit,
     field_name: str,
     slugs: list[str],
     hits: dict[str, list[Hit]],
     hints: dict[str, list[Evidence]],
-    known_edition: set[str],
-) -> tuple[str, float] | None:
-    """Which of several events a shared acronym or alias means here, and how surely."""
-    scores = {
-        slug: (HINT_WEIGHT if hints.get(slug) else 0.0)
-        + (KNOWN_EDITION_WEIGHT if slug in known_edition else 0.0)
-        for slug in slugs
-    }
+    taxonomy: Taxonomy,
+    attached: Attachment,
+    day: date | None,
+) -> dict[str, float]:
+    """How strongly the words around one shared acronym or alias point to each event."""
+    scores = {}
+    for slug in slugs:
+        event = taxonomy[slug]
+        score = HINT_WEIGHT if hints.get(slug) else 0.0
+        if (attached.year is not None and event.edition_for_year(attached.year)) or (
+            attached.ordinal is not None and event.edition_for_ordinal(attached.ordinal)
+        ):
+            score += KNOWN_EDITION_WEIGHT
+        if day is not None and event.active_in(day.year):
+            score += ACTIVE_WHEN_PUBLISHED_WEIGHT
+        scores[slug] = score
+    # Each distinct context word counts once, at its nearest occurrence: a common word
+    # repeated all over the article ("智能") must not outweigh one host city.
+    evidence: dict[tuple[str, str], float] = {}
     for other_field, field_hits in hits.items():
         for other in field_hits:
             if other is hit:
                 continue
             near = other_field == field_name and abs(other.start - hit.start) <= CONTEXT_WINDOW
             factor = 1.0 if near else FAR_CONTEXT_FACTOR
-            named = {t.slug for t in other.terms if t.kind in MENTION_KINDS}
+            named = _named_slugs(other)
             for term in other.terms:
                 if term.slug not in scores:
                     continue
                 if term.kind in CONTEXT_KINDS:
-                    scores[term.slug] += term.weight * factor
-                elif named == {term.slug}:  # an unambiguous name of this candidate
-                    scores[term.slug] += NAME_CONTEXT_WEIGHT * factor
-    ranked = sorted(scores.items(), key=lambda item: -item[1])
-    best, second = ranked[0][1], ranked[1][1]
-    if best <= second:
-        return None
-    return ranked[0][0], 0.5 + 0.5 * (best - second) / best
+                    weight = term.weight * factor
+                elif named == [term.slug]:  # an unambiguous name of this candidate
+                    weight = NAME_CONTEXT_WEIGHT * factor
+                else:
+                    continue
+                key = (term.slug, normalise_term(other.text))
+                evidence[key] = max(evidence.get(key, 0.0), weight)
+    for (slug, _), weight in evidence.items():
+        scores[slug] += weight
+    return scores
 
 
 def _edition_phrases(
@@ -381,19 +448,27 @@ def _tags_for(
             weights[implied] = CURRENT_EDITION_BONUS + vote
     order = sorted(weights, key=lambda k: (-weights[k], k not in groups or groups[k][0].field != TITLE))
     main = order[0] if order else (None, None)
+    ordinal, year = main
     extra: list[Evidence] = []
     if main in groups:
         extra.extend(_inferred_from_taxonomy(groups[main], main))
-    elif main == implied and main[1] is not None:
+    dated_by_publication = main == implied and year is not None
+    if is_primary and ordinal is not None and year is None and current is not None:
+        # "Ninth World Internet Conference" with no year, and the taxonomy does not know
+        # the ninth: the publication year, unless its known edition has another ordinal.
+        known = event.edition_for_year(current)
+        if event.active_in(current) and (known is None or known.ordinal in (None, ordinal)):
+            year, dated_by_publication = current, True
+    if dated_by_publication:
         extra.append(Evidence(PUBLISHED, "published-date", day.isoformat() if day else ""))
     score = account.score
     confidence = _support(score) * account.certainty
     if is_primary:
         confidence *= score / (score + runner_up)  # how clearly it beats the next event
-    if main not in groups and main[1] is not None:
+    if dated_by_publication:
         confidence *= PUBLISHED_ONLY_FACTOR
     tags = [EventTag(
-        event.slug, PRIMARY if is_primary else MENTIONED, main[0], main[1],
+        event.slug, PRIMARY if is_primary else MENTIONED, ordinal, year,
         round(min(1.0, confidence), 3),
         _evidence(groups.get(main, []) + undated, fields) + tuple(account.hints) + tuple(extra),
     )]
