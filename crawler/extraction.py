@@ -123,7 +123,7 @@ def extract_article(
 
     meta = meta_values(tree)
     jsonld = jsonld_objects(tree)
-    script_count = sum(1 for _ in tree.iter("script"))
+    script_count = sum(1 for script in tree.iter("script") if _is_executable(script))
     js_notice = any(quality.has_js_notice(node_text(el)) for el in tree.iter("noscript"))
     strip_non_text(tree)
     try:
@@ -196,6 +196,14 @@ def _date_fields(dates: ArticleDates) -> dict:
         "published_precision": dates.published_precision,
         "timezone": dates.timezone,
     }
+
+
+# <script> types that run code; JSON-LD, templates and data blocks do not.
+_SCRIPT_TYPES = frozenset({"", "text/javascript", "application/javascript", "module", "text/babel"})
+
+
+def _is_executable(script: HtmlElement) -> bool:
+    return (script.get("type") or "").strip().lower() in _SCRIPT_TYPES
 
 
 def _page_signals(tree: HtmlElement, js_notice: bool, script_count: int) -> quality.PageSignals:

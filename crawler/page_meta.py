@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
 
@@ -49,51 +49,85 @@ def find_title(
     jsonld: list[dict[str, Any]],
     title_selector: str | None = None,
 ) -> tuple[str | None, HtmlElement | None]:
-    """The headline text and, when found on the page, its element (the anchor for bylines)."""
-    headings = _headings(tree)
+    """The headline text and, when found on the page, its element (the anchor for bylines).
+
+    In order: the source's title selector; a heading equal to a segment of
+    <title> / og:title (when several segments have one, the one repeated least
+    on the page: site names recur in the logo and footer, headlines do not;
+    ties go to the earlier segment); a heading covering most of a title; the
+    cleaned og:title / <title>; the first heading.
+    """
     if title_selector:
         for hit in select(tree, title_selector):
-            text = normalize_space(hit) if isinstance(hit, str) else node_text(hit) if isinstance(hit, HtmlElement) else ""
-            if text:
-                element = hit if isinstance(hit, HtmlElement) else None
-                return text, element
+            if isinstance(hit, HtmlElement) and (text := node_text(hit)):
+                return text, hit
+            if isinstance(hit, str) and (text := normalize_space(hit)):
+                return text, None
+    raw_titles = [t for t in (*meta.get("og:title", ()), *meta.get("twitter:title", ()), _document_title(tree)) if t]
     site_names = _site_names(meta, jsonld)
-    references = [
-        strip_site_name(value, site_names)
-        for value in (*meta.get("og:title", ()), *meta.get("twitter:title", ()), _document_title(tree))
-        if value
-    ]
-    references = [ref for ref in references if ref]
-    # A heading matches the cleaned title, or covers most of a raw one (for
-    # headlines that themselves contain a separator).
-    raw_titles = [*meta.get("og:title", ()), _document_title(tree) or ""]
+    headings = _headings(tree)
+    not_titles = {_key(name) for name in site_names} | {_key(text) for el, text in headings if _is_logo(el)}
+    headings = [(el, text) for el, text in headings if _key(text) not in not_titles]
+    by_key: dict[str, tuple[HtmlElement, str]] = {}
+    for element, text in headings:
+        by_key.setdefault(_key(text), (element, text))
+
+    segments = [seg for raw in raw_titles for seg in split_title(raw)]
+    exact = [(index, seg) for index, seg in enumerate(segments) if _key(seg) in by_key]
+    if exact:
+        body = tree.find("body")
+        page_text = body.text_content() if body is not None else ""
+        _, best = min(exact, key=lambda item: (page_text.count(item[1]), item[0]))
+        element, text = by_key[_key(best)]
+        return text, element
+
+    references = [choose_headline(split_title(raw), site_names) for raw in raw_titles]
     for element, text in headings:
         if any(_matches(text, ref) for ref in (*references, *raw_titles)):
             return text, element
-    first_h1 = next(((el, text) for el, text in headings if el.tag == "h1"), None)
+    references = [ref for ref in references if ref and _key(ref) not in not_titles]
+    anchor = headings[0] if headings else None
     if references:
-        return references[0], first_h1[0] if first_h1 else None
-    if first_h1:
-        return first_h1[1], first_h1[0]
-    return None, None
+        return references[0], anchor[0] if anchor else None
+    return (anchor[1], anchor[0]) if anchor else (None, None)
+
+
+def split_title(title: str) -> list[str]:
+    """The segments of a <title>, split at the first kind of separator it uses."""
+    title = normalize_space(title)
+    for separator in _TITLE_SEPARATORS:
+        segments = [seg.strip() for seg in separator.split(title) if seg.strip()]
+        if len(segments) >= 2:
+            return segments
+    return [title] if title else []
+
+
+def choose_headline(segments: list[str], site_names: tuple[str, ...] = ()) -> str:
+    """The headline among title segments: not a known site name; the first unless it is much shorter."""
+    if not segments:
+        return ""
+    known = {_key(name) for name in site_names}
+    kept = [seg for seg in segments if _key(seg) not in known] or segments
+    longest = max(kept, key=len)
+    first = kept[0]
+    return first if len(first) >= SITE_SEGMENT_RATIO * len(longest) else longest
 
 
 def strip_site_name(title: str, site_names: tuple[str, ...] = ()) -> str:
     """A <title> without its site / section segments."""
-    title = normalize_space(title)
-    for separator in _TITLE_SEPARATORS:
-        segments = [seg for seg in separator.split(title) if seg.strip()]
-        if len(segments) >= 2:
-            break
-    else:
-        return title
-    known = {_key(name) for name in site_names}
-    kept = [seg for seg in segments if _key(seg) not in known] or segments
-    if len(kept) == 1:
-        return kept[0].strip()
-    longest = max(kept, key=len)
-    first = kept[0]
-    return (first if len(first) >= SITE_SEGMENT_RATIO * len(longest) else longest).strip()
+    return choose_headline(split_title(title), site_names)
+
+
+def _is_logo(element: HtmlElement) -> bool:
+    """A heading that is just a link to the homepage: the site's logo, not a headline."""
+    links = list(element.iter("a"))
+    if len(links) != 1 or node_text(links[0]) != node_text(element):
+        return False
+    target = urlsplit(links[0].get("href") or "")
+    return not target.query and target.path in _HOME_PATHS
+
+
+_HOME_PATHS = frozenset({"", "/", "./", "index.html", "index.htm", "/index.html", "/index.htm", "/index.shtml"})
 
 
 def find_canonical_url(tree: HtmlElement, meta: dict[str, list[str]], url: str) -> str | None:
@@ -137,12 +171,12 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _headings(tree: HtmlElement) -> list[tuple[HtmlElement, str]]:
-    """Headline-like elements in a preferred order: h1, then h2/h3, then elements classed as titles."""
+    """Headline-like elements in a preferred order: h1, then elements classed as titles, then h2/h3."""
     body = tree.find("body")
     if body is None:
         return []
     found: list[tuple[HtmlElement, str]] = []
-    for path in (".//h1", ".//h2|.//h3", ".//*[contains(@class,'tit') or contains(@id,'tit')]"):
+    for path in (".//h1", ".//*[contains(@class,'tit') or contains(@id,'tit')]", ".//h2|.//h3"):
         for element in body.xpath(path):
             if path.startswith(".//*") and not _TITLE_CLASS.search(f"{element.get('class', '')} {element.get('id', '')}"):
                 continue

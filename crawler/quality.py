@@ -59,7 +59,7 @@ _BINARY_SIGNATURES = (
 # How much of the start of a document is sniffed for its format.
 SNIFF_BYTES = 1024
 _FEED_ROOT = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:rss|feed|rdf:RDF|urlset|sitemapindex)\b", re.S)
-_HTML_MARK = re.compile(rb"<(?:!doctype\s+html|html|head|body|meta|title|div|p|article|table|h[1-6])\b", re.I)
+_HTML_MARK = re.compile(rb"<(?:!doctype\s+html|html|head|body|meta|title|div|p|article|table|h[1-6]|frameset)\b", re.I)
 
 _JS_NOTICE = re.compile(
     r"enable\s+javascript|javascript\s+(?:is\s+)?(?:required|disabled|must\s+be\s+enabled)"
@@ -95,14 +95,15 @@ class PageSignals:
 
 def not_html(raw: bytes) -> bool:
     """True for bytes that are a binary file, a feed or a sitemap rather than an HTML page."""
-    head = raw[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(_BINARY_SIGNATURES):
-        return True
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    sample = raw[: SNIFF_BYTES * 8]
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with BOM: judge the characters
+        sample = sample.decode("utf-16", errors="ignore").encode("utf-8", errors="ignore")
+    head = sample[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(_BINARY_SIGNATURES) or b"\x00" in head:
         return True
     if _FEED_ROOT.match(head):
         return True
-    return bool(head) and not _HTML_MARK.search(raw[: SNIFF_BYTES * 8])
+    return bool(head) and not _HTML_MARK.search(sample)
 
 
 def has_js_notice(text: str) -> bool:

@@ -44,6 +44,19 @@ def test_chinese_title_suffix_with_underscores_and_a_logo_heading():
     assert extract(html).title == ZH_HEADLINE
 
 
+def test_title_that_is_only_the_site_name_gives_way_to_the_headline_element():
+    body = (
+        '<div class="top"><h1><a href="/index.html">世界智能大会</a></h1></div>'
+        f'<div class="article-title">{ZH_HEADLINE}</div>{paragraphs(ZH_PARAGRAPHS)}'
+    )
+    assert extract(page(body, title="世界智能大会")).title == ZH_HEADLINE
+
+
+def test_short_headline_is_not_confused_with_a_long_site_name_heading():
+    body = "<h1>World Intelligence Congress</h1><h2>Expo Opens</h2>" + paragraphs(EN_PARAGRAPHS)
+    assert extract(page(body, title="Expo Opens - World Intelligence Congress")).title == "Expo Opens"
+
+
 def test_og_title_used_when_no_heading_matches():
     head = f'<meta property="og:title" content="{EN_HEADLINE}"><meta property="og:site_name" content="Expo">'
     html = page(paragraphs(EN_PARAGRAPHS), title=f"Expo | {EN_HEADLINE}", head=head)
