@@ -381,18 +381,19 @@ def _refine_with_time(
 def _byline_dates(
     tree: HtmlElement, headline: HtmlElement | None, zone: tzinfo, zone_name: str
 ) -> tuple[list[DateCandidate], list[DateCandidate]]:
-    """Dates shown in short byline elements, best first: after the headline, labelled, with a time."""
-    scored: list[tuple[tuple[int, int, int], DateCandidate, bool]] = []
+    """Dates shown in short byline elements, best first: after the headline, labelled or timed, earliest."""
+    found: list[tuple[HtmlElement, DateCandidate, bool, bool]] = []  # element, date, is_updated, strong
     seen: set[HtmlElement] = set()
-    order = {element: index for index, element in enumerate(tree.iter())}
-    headline_at = order.get(headline, -1) if headline is not None else -1
-    body = tree.find("body")
-    for text_node in (body if body is not None else tree).xpath(".//text()[re:test(., '(19|20)\\d\\d')]", namespaces=_RE_NS):
-        element = _byline_element(text_node, seen)
+    root = tree.find("body")
+    for text_node in (root if root is not None else tree).xpath(_YEAR_TEXT_NODES, namespaces=_RE_NS):
+        owner = text_node.getparent()
+        if owner is None or _in_link_list(owner):
+            continue
+        element = _byline_element(owner.getparent() if text_node.is_tail else owner, seen)
         if element is None:
             continue
         text = normalize_space(element.text_content())
-        if _NOT_BYLINE.search(text) or _in_link_list(element):
+        if _NOT_BYLINE.search(text):
             continue
         dates = find_all_dates(text, zone, zone_name, "byline")
         dates = dates if len(text) <= BYLINE_MAX_CHARS else _dateline(text, dates)
@@ -400,32 +401,33 @@ def _byline_dates(
             before = text[max(0, start - LABEL_WINDOW_CHARS) : start]
             is_updated = bool(_UPDATED_LABEL.search(before))
             labelled = is_updated or bool(_PUBLISHED_LABEL.search(before)) or candidate.source == "dateline"
-            dominant = len(candidate.raw) * 2 >= len(text)
-            if not (labelled or candidate.has_time or dominant):
-                continue  # a short sentence that merely mentions a date
-            position = order.get(element, 0)
-            after_headline = headline_at >= 0 and position > headline_at
-            score = (0 if after_headline else 1, 0 if (labelled or candidate.has_time) else 1, position)
-            scored.append((score, candidate, is_updated))
-    scored.sort(key=lambda item: item[0])
-    published = [candidate for _, candidate, is_updated in scored if not is_updated]
-    updated = [candidate for _, candidate, is_updated in scored if is_updated]
+            strong = labelled or candidate.has_time
+            if strong or len(candidate.raw) * 2 >= len(text):  # else: a short sentence mentioning a date
+                found.append((element, candidate, is_updated, strong))
+    if not found:
+        return [], []
+    order = {element: index for index, element in enumerate(tree.iter())}
+    headline_at = order.get(headline, -1) if headline is not None else -1
+
+    def rank(item: tuple[HtmlElement, DateCandidate, bool, bool]) -> tuple[bool, bool, int]:
+        position = order.get(item[0], 0)
+        return (not (0 <= headline_at < position), not item[3], position)
+
+    found.sort(key=rank)
+    published = [candidate for _, candidate, is_updated, _ in found if not is_updated]
+    updated = [candidate for _, candidate, is_updated, _ in found if is_updated]
     return published, updated
 
 
 _RE_NS = {"re": "http://exslt.org/regular-expressions"}
+_YEAR_TEXT_NODES = ".//text()[re:test(., '(19|20)\\d\\d')]"
 
 
-def _byline_element(text_node: Any, seen: set[HtmlElement]) -> HtmlElement | None:
-    """The largest element around a text node whose text is still byline-sized."""
-    element = text_node.getparent()
-    if element is None:
+def _byline_element(start: HtmlElement | None, seen: set[HtmlElement]) -> HtmlElement | None:
+    """The largest element from start upwards whose text is still byline-sized (None if already seen)."""
+    if start is None or start.tag in ("html", "body", "a"):
         return None
-    if text_node.is_tail:
-        element = element.getparent()
-    if element is None or element.tag in ("html", "body", "a"):
-        return None
-    parent = element.getparent()
+    element, parent = start, start.getparent()
     while parent is not None and parent.tag not in ("body", "html"):
         if len(parent.text_content()) > BYLINE_MAX_CHARS:
             break
