@@ -107,9 +107,13 @@ def extract_article(
     """
     hints = hints or ExtractionHints()
     try:
-        source_zone(hints.timezone)
-    except ValueError as exc:
+        return _extract(html, url, http_charset, hints)
+    except ValueError as exc:  # bad hints: unknown time zone, invalid selector
         raise ValueError(f"{url}: {exc}") from exc
+
+
+def _extract(html: bytes, url: str, http_charset: str | None, hints: ExtractionHints) -> ExtractedArticle:
+    source_zone(hints.timezone)
     if len(html) > quality.MAX_HTML_BYTES:
         return _skipped(url, "too_large", f"{len(html)} bytes > {quality.MAX_HTML_BYTES}")
     if quality.not_html(html):
@@ -126,35 +130,27 @@ def extract_article(
     script_count = sum(1 for script in tree.iter("script") if _is_executable(script))
     js_notice = any(quality.has_js_notice(node_text(el)) for el in tree.iter("noscript"))
     strip_non_text(tree)
-    try:
-        removed = boilerplate.drop_elements(tree, hints.drop_selectors)
-    except ValueError as exc:
-        raise ValueError(f"{url}: {exc}") from exc
-    if hints.drop_selectors and not removed:
+    if hints.drop_selectors and not boilerplate.drop_elements(tree, hints.drop_selectors):
         warnings.append("drop_selectors matched nothing")
 
-    try:
-        title, headline = find_title(tree, meta, jsonld, hints.title_selector)
-        dates = find_dates(
-            tree,
-            url,
-            zone_name=hints.timezone,
-            founded_year=hints.founded_year,
-            date_selector=hints.date_selector,
-            headline=headline,
-            meta=meta,
-            jsonld=jsonld,
-        )
-    except ValueError as exc:
-        raise ValueError(f"{url}: {exc}") from exc
+    title, headline = find_title(tree, meta, jsonld, hints.title_selector)
+    dates = find_dates(
+        tree,
+        url,
+        zone_name=hints.timezone,
+        founded_year=hints.founded_year,
+        date_selector=hints.date_selector,
+        headline=headline,
+        meta=meta,
+        jsonld=jsonld,
+    )
     warnings += dates.warnings
     signals = _page_signals(tree, js_notice, script_count)
 
     boilerplate.drop_furniture(tree)
     text = _main_text(tree, url, hints.body_selector, warnings)
     text = boilerplate.clean_text(text, title=title, drop_phrases=hints.drop_phrases)
-    doc_title = tree.findtext(".//title") or ""
-    reason = quality.skip_reason(text, f"{title or ''} | {doc_title}", signals)
+    reason = quality.skip_reason(text, (title, tree.findtext(".//title")), signals)
     declared = hints.language or tree.get("lang") or next(iter(meta.get("content-language", ())), None)
     return ExtractedArticle(
         url=url,
@@ -223,10 +219,7 @@ def _page_signals(tree: HtmlElement, js_notice: bool, script_count: int) -> qual
 def _main_text(tree: HtmlElement, url: str, body_selector: str | None, warnings: list[str]) -> str:
     """The article text: trafilatura on the page, or on the source's body selector when given."""
     if body_selector:
-        try:
-            selected = [el for el in select(tree, body_selector) if isinstance(el, HtmlElement)]
-        except ValueError as exc:
-            raise ValueError(f"{url}: {exc}") from exc
+        selected = [el for el in select(tree, body_selector) if isinstance(el, HtmlElement)]
         if selected:
             return _selected_text(selected, url)
         warnings.append(f"body_selector {body_selector!r} matched nothing; extracted the whole page")

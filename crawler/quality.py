@@ -111,10 +111,13 @@ def has_js_notice(text: str) -> bool:
     return bool(_JS_NOTICE.search(text))
 
 
-def skip_reason(text: str, title: str | None, signals: PageSignals) -> str | None:
-    """The reason this extracted page is not an article, or None if it is one."""
+def skip_reason(text: str, titles: tuple[str | None, ...], signals: PageSignals) -> str | None:
+    """The reason this extracted page is not an article, or None if it is one.
+
+    titles: the headline found and the raw <title>, either may be None.
+    """
     words = text_words(text)
-    if title and _SOFT_404_TITLE.search(title):
+    if any(title and _SOFT_404_TITLE.search(title) for title in titles):
         return "soft_404"
     if words < SOFT_404_MAX_LENGTHS * MIN_ARTICLE_WORDS and _SOFT_404_TEXT.search(text):
         return "soft_404"
