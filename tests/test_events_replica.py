@@ -1,12 +1,22 @@
-"""The tagger against the replica web's hand-written expectations, article by article."""
+"""The tagger against the replica web's hand-written expectations, article by article.
+
+Two readings of every article: the clean title and body a good extractor gives,
+and every line of text on the served page (menus, bylines, captions, footers and
+promos included), as a failed boilerplate removal would leave it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from crawler.events import builtin_taxonomy, tag_article
+from crawler.encoding import decode_html
+from crawler.events import EventTag, builtin_taxonomy, tag_article
 from crawler.events.evaluation import check_tags
-from crawler.replica.catalog import Entry, SiteSpec, body_text, load_catalog
+from crawler.htmltree import parse_html
+from crawler.replica import ReplicaWeb
+from crawler.replica.catalog import Entry, body_text, load_catalog
 
 SITES, ENTRIES = load_catalog()
 ARTICLES = [e for e in ENTRIES if e.kind == "article"]
@@ -25,33 +35,68 @@ KNOWN_DISAGREEMENTS: dict[str, str] = {
         "to the merged expo"
     ),
 }
+# Block elements whose text starts a new line in the whole-page reading.
+BLOCK_TAGS = ("p", "div", "li", "h1", "h2", "h3", "h4", "br", "tr", "td", "ul", "ol", "span", "a")
 
 
-def tag_entry(entry: Entry, site: SiteSpec):
+def entry_id(entry: Entry) -> str:
+    return f"{entry.site}/{entry.slug}"
+
+
+def each_article() -> list:
+    return [
+        pytest.param(e, id=entry_id(e), marks=pytest.mark.xfail(reason=KNOWN_DISAGREEMENTS[entry_id(e)], strict=True))
+        if entry_id(e) in KNOWN_DISAGREEMENTS else pytest.param(e, id=entry_id(e))
+        for e in ARTICLES
+    ]
+
+
+def tag(entry: Entry, text: str, url: str) -> list[EventTag]:
     return tag_article(
-        entry.title,
-        body_text(entry),
-        f"http://127.0.0.1{entry.path}",
-        source_event=site.config.get("event"),
+        entry.title, text, url,
+        source_event=SITES[entry.site].config.get("event"),
         published=entry.published,
         taxonomy=builtin_taxonomy(),
     )
 
 
+def assert_matches(entry: Entry, tags: list[EventTag]) -> None:
+    check = check_tags(tags, entry.expected, builtin_taxonomy())
+    assert check.ok, f"got {check.got}, want {check.want}"
+
+
+def page_text(raw: bytes) -> str:
+    """All text of the page's body, one line per block element."""
+    tree = parse_html(decode_html(raw).text)
+    for element in tree.xpath("//script|//style"):
+        element.drop_tree()
+    for element in tree.iter(*BLOCK_TAGS):
+        element.tail = "\n" + (element.tail or "")
+    body = tree.find("body")
+    return (body if body is not None else tree).text_content()
+
+
+@pytest.fixture(scope="module")
+def served_pages() -> Iterator[dict[str, tuple[str, bytes]]]:
+    with ReplicaWeb() as web:
+        web.publish_next_round()
+        yield {f"{a.entry.site}/{a.entry.slug}": (a.url, a.render()) for a in web.expected_articles()}
+
+
 def test_replica_has_articles_to_check() -> None:
     assert len(ARTICLES) >= 20
     assert {e.site for e in ARTICLES} == set(SITES)
+    assert {SITES[e.site].language for e in ARTICLES} == {"en", "zh"}
 
 
-@pytest.mark.parametrize(
-    "entry",
-    [
-        pytest.param(e, marks=pytest.mark.xfail(reason=KNOWN_DISAGREEMENTS[f"{e.site}/{e.slug}"], strict=True))
-        if f"{e.site}/{e.slug}" in KNOWN_DISAGREEMENTS else e
-        for e in ARTICLES
-    ],
-    ids=lambda e: f"{e.site}/{e.slug}",
-)
-def test_tags_match_replica_expectations(entry: Entry) -> None:
-    check = check_tags(tag_entry(entry, SITES[entry.site]), entry.expected, builtin_taxonomy())
-    assert check.ok, f"got {check.got}, want {check.want}"
+@pytest.mark.parametrize("entry", each_article())
+def test_clean_text_matches_expectations(entry: Entry) -> None:
+    lead = entry.content.get("lead")
+    text = f"{lead}\n{body_text(entry)}" if lead else body_text(entry)
+    assert_matches(entry, tag(entry, text, f"http://127.0.0.1{entry.path}"))
+
+
+@pytest.mark.parametrize("entry", each_article())
+def test_whole_page_text_matches_expectations(entry: Entry, served_pages: dict) -> None:
+    url, raw = served_pages[entry_id(entry)]
+    assert_matches(entry, tag(entry, page_text(raw), url))

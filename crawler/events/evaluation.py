@@ -32,7 +32,8 @@ class TagCheck:
 def check_tags(tags: Iterable[EventTag], expected: Mapping[str, Any], taxonomy: Taxonomy) -> TagCheck:
     """Score tags against expectations.
 
-    Primary: same event, or both none. Mentioned: the same set of other events.
+    Primary: same event, or both none. Mentioned: the same set of other events, and
+    a mentioned tag for each of the optional `mentioned_editions` ({event, year}).
     Edition/year: the expected year, and the expected ordinal when one is given;
     where the expectation leaves the ordinal out (the article does not state it), an
     ordinal the taxonomy's known editions give for that year also counts as right.
@@ -49,6 +50,12 @@ def check_tags(tags: Iterable[EventTag], expected: Mapping[str, Any], taxonomy: 
     }
     want = {key: expected[key] for key in ("primary_event", "edition", "year")}
     want["mentioned_events"] = sorted(expected["mentioned_events"])
+    editions = {(e["event"], e["year"]) for e in expected.get("mentioned_editions", [])}
+    if editions:
+        want["mentioned_editions"] = sorted(editions)
+        got["mentioned_editions"] = sorted(
+            {(t.event, t.year) for t in tags if t.role == MENTIONED} & editions
+        )
     if primary is None:
         edition_ok = want["year"] is None or all(t.year in (None, want["year"]) for t in tags)
     else:
@@ -58,7 +65,8 @@ def check_tags(tags: Iterable[EventTag], expected: Mapping[str, Any], taxonomy: 
     return TagCheck(
         primary_ok=got["primary_event"] == want["primary_event"],
         edition_ok=edition_ok,
-        mentioned_ok=got["mentioned_events"] == want["mentioned_events"],
+        mentioned_ok=got["mentioned_events"] == want["mentioned_events"]
+        and got.get("mentioned_editions") == want.get("mentioned_editions"),
         got=got,
         want=want,
     )

@@ -28,9 +28,10 @@ TITLE, TEXT, URL, SOURCE, PUBLISHED, TAXONOMY = (
 # A title names what the article is about: one title mention outweighs a few in the body.
 TITLE_WEIGHT = 3.0
 BODY_WEIGHT = 1.0
-# Headings, captions, footers and promo lines: they show an event exists on the page,
-# but they are often about another edition or event, so they never decide anything.
-LABEL_WEIGHT = 0.2
+# Headings, captions, menus, footers and promo lines: often about another edition or
+# event, or the site's own name on every page, so they are kept as evidence but
+# count for nothing.
+LABEL_WEIGHT = 0.0
 # A source's default event or a URL token: enough to break a tie, never evidence alone,
 # and only for an event the title or lead names (an organiser's site also publishes
 # round-ups that name its own event in passing).
