@@ -20,10 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crawler.encoding import decode_html  # noqa: E402
 from crawler.events import Taxonomy, builtin_taxonomy, tag_article  # noqa: E402
-from crawler.events.evaluation import check_tags  # noqa: E402
-from crawler.htmltree import parse_html  # noqa: E402
+from crawler.events.evaluation import check_article, whole_page_text  # noqa: E402
 from crawler.replica import ReplicaWeb  # noqa: E402
 from crawler.replica.catalog import Entry, SiteSpec, body_text, load_catalog  # noqa: E402
 from crawler.replica.synthetic import generate_entries  # noqa: E402
@@ -72,27 +70,16 @@ def clean_text(entry: Entry) -> str:
     return f"{lead}\n{body_text(entry)}" if lead else body_text(entry)
 
 
-def page_text(raw: bytes) -> str:
-    """All text of a served page's body, one line per block element (no boilerplate removal)."""
-    tree = parse_html(decode_html(raw).text)
-    for element in tree.xpath("//script|//style"):
-        element.drop_tree()
-    for element in tree.iter("p", "div", "li", "h1", "h2", "h3", "h4", "br", "tr", "td", "span", "a"):
-        element.tail = "\n" + (element.tail or "")
-    body = tree.find("body")
-    return (body if body is not None else tree).text_content()
-
-
 def accuracy_rows(
     entries: list[Entry], texts: dict[str, str], sites: dict[str, SiteSpec], taxonomy: Taxonomy
 ) -> list[tuple]:
-    checks = []
-    for e in entries:
-        tags = tag_article(
-            e.title, texts[e.path], f"http://127.0.0.1{e.path}",
+    checks = [
+        check_article(
+            e.title, texts[e.path], f"http://127.0.0.1{e.path}", e.expected,
             source_event=sites[e.site].config.get("event"), published=e.published, taxonomy=taxonomy,
         )
-        checks.append(check_tags(tags, e.expected, taxonomy))
+        for e in entries
+    ]
     n = len(checks)
     rows = []
     for label, attr in (("primary event", "primary_ok"), ("edition / year", "edition_ok"),
@@ -140,7 +127,7 @@ def main() -> None:
     clean = {e.path: clean_text(e) for e in gold + synthetic}
     with ReplicaWeb() as web:
         web.publish_next_round()
-        whole = {a.entry.path: page_text(a.render()) for a in web.expected_articles()}
+        whole = {a.entry.path: whole_page_text(a.render()) for a in web.expected_articles()}
     print_table(f"accuracy on the replica's hand-written gold, clean text ({len(gold)} articles)",
                 accuracy_rows(gold, clean, sites, taxonomy))
     for language in sorted({sites[e.site].language for e in gold}):

@@ -11,10 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from crawler.encoding import decode_html
-from crawler.events import EventTag, builtin_taxonomy, tag_article
-from crawler.events.evaluation import check_tags
-from crawler.htmltree import parse_html
+from crawler.events import builtin_taxonomy
+from crawler.events.evaluation import check_article, whole_page_text
 from crawler.replica import ReplicaWeb
 from crawler.replica.catalog import Entry, body_text, load_catalog
 
@@ -35,10 +33,6 @@ KNOWN_DISAGREEMENTS: dict[str, str] = {
         "to the merged expo"
     ),
 }
-# Block elements whose text starts a new line in the whole-page reading.
-BLOCK_TAGS = ("p", "div", "li", "h1", "h2", "h3", "h4", "br", "tr", "td", "ul", "ol", "span", "a")
-
-
 def entry_id(entry: Entry) -> str:
     return f"{entry.site}/{entry.slug}"
 
@@ -51,29 +45,14 @@ def each_article() -> list:
     ]
 
 
-def tag(entry: Entry, text: str, url: str) -> list[EventTag]:
-    return tag_article(
-        entry.title, text, url,
+def assert_matches(entry: Entry, text: str, url: str) -> None:
+    check = check_article(
+        entry.title, text, url, entry.expected,
         source_event=SITES[entry.site].config.get("event"),
         published=entry.published,
         taxonomy=builtin_taxonomy(),
     )
-
-
-def assert_matches(entry: Entry, tags: list[EventTag]) -> None:
-    check = check_tags(tags, entry.expected, builtin_taxonomy())
     assert check.ok, f"got {check.got}, want {check.want}"
-
-
-def page_text(raw: bytes) -> str:
-    """All text of the page's body, one line per block element."""
-    tree = parse_html(decode_html(raw).text)
-    for element in tree.xpath("//script|//style"):
-        element.drop_tree()
-    for element in tree.iter(*BLOCK_TAGS):
-        element.tail = "\n" + (element.tail or "")
-    body = tree.find("body")
-    return (body if body is not None else tree).text_content()
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +72,10 @@ def test_replica_has_articles_to_check() -> None:
 def test_clean_text_matches_expectations(entry: Entry) -> None:
     lead = entry.content.get("lead")
     text = f"{lead}\n{body_text(entry)}" if lead else body_text(entry)
-    assert_matches(entry, tag(entry, text, f"http://127.0.0.1{entry.path}"))
+    assert_matches(entry, text, f"http://127.0.0.1{entry.path}")
 
 
 @pytest.mark.parametrize("entry", each_article())
 def test_whole_page_text_matches_expectations(entry: Entry, served_pages: dict) -> None:
     url, raw = served_pages[entry_id(entry)]
-    assert_matches(entry, tag(entry, page_text(raw), url))
+    assert_matches(entry, whole_page_text(raw), url)

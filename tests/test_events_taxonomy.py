@@ -201,3 +201,15 @@ def test_missing_events_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EventsFileError, match="events file not found") as info:
         load_taxonomy(missing)
     assert str(missing) in str(info.value)
+
+
+def test_events_package_imports_no_crawler_or_database_framework() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, crawler.events, crawler.events.evaluation\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'scrapy', 'twisted', 'sqlalchemy'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

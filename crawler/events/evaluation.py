@@ -2,16 +2,24 @@
 
 Used by the replica test and benchmarks/tagging.py, so both score the same way.
 Expectations are a dict with primary_event, edition, year and mentioned_events.
+Also the worst-case input for those checks: a page's whole text, boilerplate and all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from crawler.encoding import decode_html
 from crawler.events.taxonomy import Taxonomy
-from crawler.events.tagger import MENTIONED, PRIMARY, EventTag
+from crawler.events.tagger import MENTIONED, PRIMARY, EventTag, tag_article
+from crawler.htmltree import parse_html
+
+# Elements whose text starts a new line when a page is read whole: the line
+# structure the tagger's heading / footer detection relies on.
+BLOCK_TAGS = ("p", "div", "li", "h1", "h2", "h3", "h4", "br", "tr", "td", "ul", "ol", "span", "a")
 
 
 @dataclass(frozen=True)
@@ -80,3 +88,31 @@ def _acceptable_editions(
     event = taxonomy.get(slug)
     known = event.edition_for_year(year) if event is not None and year is not None else None
     return {None, known.ordinal if known else None}
+
+
+def check_article(
+    title: str,
+    text: str,
+    url: str,
+    expected: Mapping[str, Any],
+    *,
+    source_event: str | None,
+    published: datetime | None,
+    taxonomy: Taxonomy,
+) -> TagCheck:
+    """Tag one article as the pipeline does and score the tags."""
+    tags = tag_article(
+        title, text, url, source_event=source_event, published=published, taxonomy=taxonomy
+    )
+    return check_tags(tags, expected, taxonomy)
+
+
+def whole_page_text(raw: bytes) -> str:
+    """All text of a page's body, one line per block: what a failed extraction leaves."""
+    tree = parse_html(decode_html(raw).text)
+    for element in tree.xpath("//script|//style"):
+        element.drop_tree()
+    for element in tree.iter(*BLOCK_TAGS):
+        element.tail = "\n" + (element.tail or "")
+    body = tree.find("body")
+    return (body if body is not None else tree).text_content()
