@@ -147,6 +147,12 @@ def line_bounds(text: str, pos: int) -> tuple[int, int]:
     return text.rfind("\n", 0, pos) + 1, len(text) if end == -1 else end
 
 
+def on_label_line(text: str, pos: int) -> bool:
+    """Whether text[pos] sits on a heading / caption / footer / promo line."""
+    start, end = line_bounds(text, pos)
+    return is_label_line(text[start:end])
+
+
 def is_label_line(line: str) -> bool:
     """True for headings, captions, menus, footers and promo lines; False for prose."""
     line = line.strip()

@@ -8,12 +8,12 @@ taxonomy term (matcher.py), the words around each name give its year or ordinal
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
 from crawler.events.matcher import CONTEXT_KINDS, MENTION_KINDS, NOUN, Hit
-from crawler.events.mentions import Attachment, is_label_line, line_bounds, read_attachment
+from crawler.events.mentions import Attachment, is_label_line, on_label_line, read_attachment
 from crawler.events.taxonomy import Event, Taxonomy, builtin_taxonomy, normalise_term
 
 # Bump when rules, weights or the built-in taxonomy change the output, so that
@@ -200,10 +200,16 @@ def tag_article(
     hits = {name: taxonomy.matcher.scan(value) for name, value in fields.items()}
     hints = _hints(taxonomy, url, source_event)
     lead = _lead_paragraph(fields[TEXT])
+    attached = {
+        (name, hit.start): read_attachment(value, hit.start, hit.end)
+        for name, value in fields.items()
+        for hit in hits[name]
+        if _named_slugs(hit)
+    }
+    senses = _resolve_shared(hits, attached, hints, taxonomy, day)
     accounts: dict[str, _EventAccount] = {}
-    senses = _resolve_shared(fields, hits, hints, taxonomy, day)
     for name, value in fields.items():
-        for mention in _mentions(name, value, hits, senses, taxonomy, day):
+        for mention in _mentions(name, value, hits, attached, senses, taxonomy, day):
             mention.topical = name == TITLE or lead[0] <= mention.start < lead[1]
             event = taxonomy[mention.slug]
             account = accounts.setdefault(event.slug, _EventAccount(event, _current_year(event, day)))
@@ -249,6 +255,7 @@ def _mentions(
     field_name: str,
     value: str,
     hits: dict[str, list[Hit]],
+    attachments: dict[tuple[str, int], Attachment],
     senses: dict[tuple[str, int], tuple[str, float] | None],
     taxonomy: Taxonomy,
     day: date | None,
@@ -262,7 +269,7 @@ def _mentions(
         slugs = _named_slugs(hit)
         if not slugs:
             continue
-        attached = read_attachment(value, hit.start, hit.end)
+        attached = attachments[field_name, hit.start]
         consumed = attached.consumed
         certainty = 1.0
         if len(slugs) > 1:
@@ -272,16 +279,8 @@ def _mentions(
             slug, certainty = sense
         else:
             slug = slugs[0]
-        event = taxonomy[slug]
-        year = attached.year
-        if year is None and attached.relative is not None and day is not None:
-            year = day.year + attached.relative
-        if year is not None and event.first_year is not None and year < event.first_year:
-            year = None  # "2016 World Intelligence Congress" cannot be: drop the year
-        label = False
-        if field_name == TEXT:
-            line_start, line_end = line_bounds(value, hit.start)
-            label = is_label_line(value[line_start:line_end])
+        year = _written_year(taxonomy[slug], attached, day)
+        label = field_name == TEXT and on_label_line(value, hit.start)
         weight = TITLE_WEIGHT if field_name == TITLE else LABEL_WEIGHT if label else BODY_WEIGHT
         kind = next(t.kind for t in hit.terms if t.slug == slug and t.kind in MENTION_KINDS)
         out.append(_Mention(
@@ -296,9 +295,19 @@ def _named_slugs(hit: Hit) -> list[str]:
     return list(dict.fromkeys(t.slug for t in hit.terms if t.kind in MENTION_KINDS))
 
 
+def _written_year(event: Event, attached: Attachment, day: date | None) -> int | None:
+    """The year written with a name or edition noun ("2020 WIMC", "next year's"), if plausible."""
+    year = attached.year
+    if attached.relative is not None and day is not None:
+        year = day.year + attached.relative
+    if year is not None and event.first_year is not None and year < event.first_year:
+        return None  # "2016 World Intelligence Congress" cannot be: drop the year
+    return year
+
+
 def _resolve_shared(
-    fields: dict[str, str],
     hits: dict[str, list[Hit]],
+    attachments: dict[tuple[str, int], Attachment],
     hints: dict[str, list[Evidence]],
     taxonomy: Taxonomy,
     day: date | None,
@@ -311,13 +320,13 @@ def _resolve_shared(
     """
     local: dict[tuple[str, int], dict[str, float]] = {}
     surfaces: dict[tuple[str, int], str] = {}
-    for field_name, value in fields.items():
-        for hit in hits[field_name]:
+    for field_name, field_hits in hits.items():
+        for hit in field_hits:
             slugs = _named_slugs(hit)
             if len(slugs) < 2:
                 continue
-            attached = read_attachment(value, hit.start, hit.end)
             key = (field_name, hit.start)
+            attached = attachments[key]
             surfaces[key] = normalise_term(hit.text)
             fitting = [s for s in slugs if attached.year is None or taxonomy[s].active_in(attached.year)]
             if len(fitting) == 1:
@@ -406,20 +415,16 @@ def _edition_phrases(
             attached = read_attachment(value, hit.start, hit.end)
             # Ordinals and years only with "edition" or a Chinese noun ("第六届大会"):
             # "the second session" or "the 2019 conference" may be about anything.
-            numbered = hit.text.lower() == "edition" or not hit.text.isascii()
-            year = attached.year if numbered else None
-            ordinal = attached.ordinal if numbered else None
-            if attached.relative is not None and day is not None:
-                year = day.year + attached.relative
-            if year is not None and event.first_year is not None and year < event.first_year:
-                year = None
-            if year is None and ordinal is None:
+            if hit.text.isascii() and hit.text.lower() != "edition":
+                attached = replace(attached, year=None, ordinal=None)
+            year = _written_year(event, attached, day)
+            if year is None and attached.ordinal is None:
                 continue
-            if field_name == TEXT and is_label_line(value[slice(*line_bounds(value, hit.start))]):
+            if field_name == TEXT and on_label_line(value, hit.start):
                 continue
             out.append(_Mention(
                 event.slug, field_name, attached.start, attached.end, "edition-phrase",
-                TITLE_WEIGHT if field_name == TITLE else BODY_WEIGHT, False, year, ordinal,
+                TITLE_WEIGHT if field_name == TITLE else BODY_WEIGHT, False, year, attached.ordinal,
                 snippet=_snippet(value, attached.start, attached.end),
             ))
     return out
@@ -461,7 +466,7 @@ def _tags_for(
         if event.active_in(current) and (known is None or known.ordinal in (None, ordinal)):
             year, dated_by_publication = current, True
     if dated_by_publication:
-        extra.append(Evidence(PUBLISHED, "published-date", day.isoformat() if day else ""))
+        extra.append(Evidence(PUBLISHED, "published-date", str(day)))
     score = account.score
     confidence = _support(score) * account.certainty
     if is_primary:
