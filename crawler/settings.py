@@ -1,5 +1,7 @@
 """Scrapy settings for expowatch crawls (`scrapy crawl NAME` and `expowatch crawl`)."""
 
+import os
+
 BOT_NAME = "expowatch"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
@@ -9,12 +11,16 @@ SPIDER_LOADER_CLASS = "crawler.spiderloader.SourceSpiderLoader"
 # EXPOWATCH_SOURCES, then the documented defaults).
 EXPOWATCH_DB_URL = None
 EXPOWATCH_SOURCES_FILE = None
+EXPOWATCH_EVENTS_FILE = None  # None: EXPOWATCH_EVENTS, then the built-in taxonomy
 EXPOWATCH_BACKFILL = False
 # Processes that run extraction off the reactor (None: one per core).
 EXPOWATCH_EXTRACT_WORKERS = None
 
-USER_AGENT = "expowatch/0.1 (news monitoring crawler; +https://pypi.org/project/expowatch/)"
-ROBOTSTXT_OBEY = True
+# Names the tool so site owners can find out who is calling and match it in robots.txt
+# (User-agent: expowatch). EXPOWATCH_USER_AGENT replaces it for every crawl.
+DEFAULT_USER_AGENT = "expowatch/0.1 (news monitoring crawler; +https://pypi.org/project/expowatch/)"
+USER_AGENT = os.environ.get("EXPOWATCH_USER_AGENT") or DEFAULT_USER_AGENT
+ROBOTSTXT_OBEY = True  # sources may opt out with obey_robots = false
 DOWNLOAD_DELAY = 1.0  # default per-site delay; sources override with download_delay
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
@@ -22,16 +28,36 @@ DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024  # no news page needs more; caps hostile bodies
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 RETRY_TIMES = 2
+# Waits between attempts: 0.5 s, 1 s, 2 s ... (doubling), never more than the maximum.
+EXPOWATCH_RETRY_BACKOFF = 0.5
+EXPOWATCH_RETRY_BACKOFF_MAX = 30.0
+# A 429/503 Retry-After up to this many seconds is waited for (the whole site pauses);
+# a longer one fails the request now and leaves it to the next scheduled run.
+EXPOWATCH_RETRY_AFTER_MAX = 60.0
+# robots.txt Crawl-delay is obeyed up to this many seconds between requests to a site;
+# beyond it a single run could not finish a normal list page's articles in an hour.
+EXPOWATCH_CRAWL_DELAY_MAX = 30.0
+# Conditional GET (ETag / Last-Modified from the http_cache table) on feeds, sitemaps, list pages.
+EXPOWATCH_CONDITIONAL_GET = True
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
+LOG_FORMATTER = "crawler.logformatter.ExpowatchLogFormatter"
 
 ITEM_PIPELINES = {
     "crawler.pipelines.ValidatePipeline": 100,
     "crawler.pipelines.ExtractPipeline": 200,
+    "crawler.pipelines.TagPipeline": 250,
     "crawler.pipelines.StorePipeline": 300,
+}
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.PoliteRetryMiddleware": 550,
+    "crawler.middlewares.CrawlDelayMiddleware": 110,  # right after RobotsTxtMiddleware (100)
+    "crawler.middlewares.ConditionalGetMiddleware": 560,
 }
 EXTENSIONS = {
     "crawler.runrecord.CrawlRunRecorder": 100,
+    "crawler.progress.ProgressLine": 200,
 }

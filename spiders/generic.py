@@ -1,48 +1,72 @@
 """The generic declarative spider: discover article URLs from a Source, fetch the new ones.
 
-Discovery reads feeds, sitemaps and paginated list pages; the store decides which
-article URLs are already known, so an unchanged site costs only its discovery pages.
+Discovery reads feeds, sitemaps and paginated list pages (spiders/discovery.py); the
+store decides which article URLs are already known, so an unchanged site costs only its
+discovery pages, and those are conditional GETs (crawler/middlewares.py).
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Iterable
 
-import feedparser
 import scrapy
+from parsel import Selector
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 
+from crawler.encoding import decode_html
 from crawler.items import FetchedPage
+from crawler.middlewares import GAVE_UP, KIND
 from crawler.urls import canonical_url
+from spiders.discovery import DiscoveryError, Listing, list_page_links, next_page_url, read_feed, read_sitemap
+from spiders.httpcache import checked_at
 from spiders.sources import Source
 from storage.engine import resolve_db_url, session_factory
+from storage.migrate import ensure_schema
 from storage.store import known_urls
 
-NEXT_LINK_TEXTS = ("next", "next page", "next »", "»", "›", ">", "下一页", "下页", "后一页", "下一頁")
-MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemap protocol's own limit for one uncompressed file
-PAGE_PARAM = re.compile(r"([?&](?:page|p|pg|pageno|page_no)=)(\d+)", re.IGNORECASE)
+# Request meta keys (besides crawler.middlewares.KIND).
+DEPTH = "expowatch_depth"  # hops from a start URL: pagination steps, sitemap-index levels
+PAGE_NUMBER = "expowatch_page"  # 1 for a declared list page, +1 per next page
+KNOWN_STREAK = "expowatch_known_streak"  # consecutive list pages with nothing new
+GUESSED = "expowatch_guessed"  # a ?page=N+1 URL no link pointed to
+VIA = "expowatch_via"  # the discovery page an article was found on
+LISTED_DATE = "expowatch_listed_date"  # ISO date a feed/sitemap gave the article
+# Article statuses that are a verdict on the page: they go to the pipelines, which remember
+# the URL as skipped (http_404 ...) so it is not fetched again. 5xx and 429 stay errors: retried next run.
+PAGE_GONE_STATUSES = [400, 401, 403, 404, 410, 451]
 
 
-def is_xpath(selector: str) -> bool:
-    """Selectors starting with / or ( are XPath; everything else is CSS."""
-    return selector.lstrip().startswith(("/", "("))
+def content_type_of(response: Response) -> str | None:
+    """The Content-Type header as text."""
+    return response.headers.get(b"Content-Type", b"").decode("latin-1") or None
 
 
-def select_all(response: Response, selector: str) -> list[str]:
-    """Text values (hrefs) matched by a CSS or XPath selector."""
-    if is_xpath(selector):
-        return response.xpath(selector).getall()
-    if "::" not in selector:
-        selector = f"{selector}::attr(href)"
-    return response.css(selector).getall()
+def http_charset(content_type: str | None) -> str | None:
+    """The charset parameter of a Content-Type header, as written."""
+    match = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type or "", re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def list_page_selector(response: Response) -> Selector:
+    """A list page parsed after deciding its encoding as article pages do (meta over a wrong header)."""
+    decoded = decode_html(response.body, http_charset(content_type_of(response)))
+    return Selector(text=decoded.text, base_url=response.url)
+
+
+@dataclass(frozen=True)
+class Found:
+    """Article links found on one discovery page, and requests for the ones not stored."""
+
+    matching: int  # links matching the source's article pattern
+    new: int  # of those, not in the store
+    requests: list[Request]
 
 
 class GenericSourceSpider(scrapy.Spider):
@@ -61,8 +85,14 @@ class GenericSourceSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any):
         spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.db = session_factory(resolve_db_url(crawler.settings.get("EXPOWATCH_DB_URL")))
-        spider.backfill = crawler.settings.getbool("EXPOWATCH_BACKFILL")
+        settings = crawler.settings
+        spider.db = None
+        if not settings.getbool("EXPOWATCH_DRY_RUN"):  # a dry run neither reads nor creates a store
+            url = resolve_db_url(settings.get("EXPOWATCH_DB_URL"))
+            ensure_schema(url)  # `scrapy crawl NAME` may be the store's first use; cheap when current
+            spider.db = session_factory(url)
+        spider.backfill = settings.getbool("EXPOWATCH_BACKFILL")
+        spider.article_limit = settings.getint("EXPOWATCH_ARTICLE_LIMIT")  # 0: no limit
         return spider
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -70,7 +100,13 @@ class GenericSourceSpider(scrapy.Spider):
         if self.source is None:
             raise ValueError(f"spider {self.name!r} has no source declaration")
         self.errors: list[dict[str, str]] = []
-        self.discovery: Counter[str] = Counter()  # "ok" / "failed" discovery fetches
+        self.discovery: Counter[str] = Counter()  # "ok" / "failed" / "not_modified" discovery fetches
+        self.requested: set[str] = set()  # canonical article URLs requested in this run
+        self.article_via: dict[str, str] = {}  # canonical article URL -> discovery page it came from
+        self.discovery_seen: set[str] = set()  # discovery URLs requested in this run
+        # Discovery pages with an article that failed: their validators are not saved, so the
+        # next run reads them again instead of getting a 304 and missing the article.
+        self.unsettled_discovery: set[str] = set()
 
     # -- discovery -------------------------------------------------------------------
 
@@ -81,126 +117,179 @@ class GenericSourceSpider(scrapy.Spider):
         for url in src.sitemaps:
             yield self._discovery_request(url, self.parse_sitemap, "sitemap")
         for url in src.list_pages:
-            yield self._discovery_request(url, self.parse_list_page, "list", page_number=1)
+            yield self._discovery_request(url, self.parse_list_page, "list", **{PAGE_NUMBER: 1})
 
-    def _discovery_request(self, url: str, callback, kind: str, **meta: Any) -> Request:
+    def _discovery_request(self, url: str, callback, kind: str, depth: int = 0, **meta: Any) -> Request:
+        self.discovery_seen.add(url)
         return Request(
             url,
             callback=callback,
             errback=self.request_failed,
-            meta={"expowatch_kind": kind, **meta},
-            dont_filter=False,
+            meta={KIND: kind, DEPTH: depth, "handle_httpstatus_list": [304], **meta},
+            priority=10,  # discovery first: it decides what else to fetch
         )
 
-    def parse_feed(self, response: Response):
+    def _not_modified(self, response: Response) -> bool:
+        """True (and counted) when a discovery page answered 304: nothing to parse."""
+        if response.status != 304:
+            return False
         self.discovery["ok"] += 1
-        feed = feedparser.parse(response.body, response_headers={"content-location": response.url})
-        links = [entry.get("link") for entry in feed.entries if entry.get("link")]
-        if not links and feed.bozo:
-            self.record_error(response.url, f"feed not readable: {feed.bozo_exception}")
+        self.discovery["not_modified"] += 1
+        self.crawler.stats.inc_value("expowatch/discovery/not_modified")
+        self.logger.debug("%s: %s not modified since the last run", self.source.name, response.url)
+        return True
+
+    def _unreadable(self, response: Response, error: DiscoveryError) -> None:
+        self.discovery["failed"] += 1
+        self.record_error(response.url, str(error), response.meta.get(KIND, "discovery"))
+
+    def parse_feed(self, response: Response):
+        if self._not_modified(response):
             return
-        yield from self.article_requests(response.urljoin(link) for link in links)
+        try:
+            listings = read_feed(response.body, response.url, content_type_of(response))
+        except DiscoveryError as exc:
+            self._unreadable(response, exc)
+            return
+        self.discovery["ok"] += 1
+        yield from self.find_articles(listings, via=response.url).requests
 
     def parse_sitemap(self, response: Response):
-        self.discovery["ok"] += 1
-        body = response.body
-        if body[:2] == b"\x1f\x8b":
-            try:
-                with gzip.GzipFile(fileobj=io.BytesIO(body)) as gz:
-                    body = gz.read(MAX_SITEMAP_BYTES + 1)
-            except (OSError, EOFError) as exc:
-                self.record_error(response.url, f"sitemap gzip unreadable: {exc}")
-                return
-            if len(body) > MAX_SITEMAP_BYTES:
-                self.record_error(response.url, "sitemap larger than 50 MB uncompressed; skipped")
-                return
-        try:
-            sitemap = Sitemap(body)
-        except Exception as exc:  # lxml raises several types on broken XML
-            self.record_error(response.url, f"sitemap not readable: {exc}")
+        if self._not_modified(response):
             return
-        locs = [entry["loc"] for entry in sitemap if entry.get("loc")]
-        if sitemap.type == "sitemapindex":
-            for loc in locs:
-                yield self._discovery_request(response.urljoin(loc), self.parse_sitemap, "sitemap")
-        else:
-            yield from self.article_requests(response.urljoin(loc) for loc in locs)
+        try:
+            doc = read_sitemap(response.body, response.url)
+        except DiscoveryError as exc:
+            self._unreadable(response, exc)
+            return
+        self.discovery["ok"] += 1
+        if doc.kind == "urlset":
+            yield from self.find_articles(doc.entries, via=response.url).requests
+            return
+        depth = response.meta.get(DEPTH, 0) + 1
+        if depth > self.source.max_depth:
+            self._cap_reached(f"sitemap index nesting is deeper than max_depth = {self.source.max_depth} "
+                              f"at {response.url}; not following its {len(doc.entries)} sitemaps")
+            return
+        for child in self._changed_sitemaps(doc.entries):
+            if child.url not in self.discovery_seen:
+                yield self._discovery_request(child.url, self.parse_sitemap, "sitemap", depth)
+
+    def _changed_sitemaps(self, children: list[Listing]) -> list[Listing]:
+        """Child sitemaps whose lastmod is newer than our last complete read of them."""
+        if self.backfill or self.db is None:
+            return children
+        with self.db() as session:
+            last_read = checked_at(session, [c.url for c in children if c.published])
+        changed = [c for c in children if c.url not in last_read or c.published > last_read[c.url]]
+        if len(changed) < len(children):
+            self.crawler.stats.inc_value("expowatch/discovery/sitemaps_unchanged", len(children) - len(changed))
+        return changed
 
     def parse_list_page(self, response: Response):
-        self.discovery["ok"] += 1
-        src = self.source
-        hrefs = select_all(response, src.article_links) if src.article_links else response.css("a::attr(href)").getall()
-        requests = list(self.article_requests(response.urljoin(h) for h in hrefs))
-        yield from requests
-        page_number = response.meta.get("page_number", 1)
-        if not requests and not self.backfill:
-            self.logger.info("%s: list page %s has nothing new; stop paging", src.name, response.url)
+        if self._not_modified(response):
             return
-        next_url = self.next_page_url(response)
+        src = self.source
+        self.discovery["ok"] += 1
+        page = list_page_selector(response)
+        links = list_page_links(page, response.url, src.article_links)
+        found = self.find_articles([Listing(u) for u in links], via=response.url)
+        yield from found.requests
+        number = response.meta.get(PAGE_NUMBER, 1)
+        if found.matching == 0:
+            if number == 1:
+                self.record_error(response.url, "list page has no links matching the source's "
+                                  "article_pattern / article_links", "list")
+            else:
+                self.logger.info("%s: %s lists no articles: end of the list", src.name, response.url)
+            return
+        if self.limit_reached:
+            return
+        streak = 0 if found.new else response.meta.get(KNOWN_STREAK, 0) + 1
+        if not self.backfill and streak >= src.stop_after_known_pages:
+            self.logger.info("%s: %s has nothing new; stop paging", src.name, response.url)
+            return
+        next_url, guessed = next_page_url(page, response.url, src.next_page)
         if next_url is None:
             return
-        if page_number >= src.max_pages:
-            self.logger.warning("%s: page cap %d reached at %s; not following %s",
-                                src.name, src.max_pages, response.url, next_url)
-            self.crawler.stats.inc_value("expowatch/page_cap_reached")
+        if next_url in self.discovery_seen:
+            self.logger.info("%s: next page of %s leads back to %s; stop paging", src.name, response.url, next_url)
             return
-        yield self._discovery_request(next_url, self.parse_list_page, "list", page_number=page_number + 1)
+        if number >= src.max_pages:
+            self._cap_reached(f"page cap max_pages = {src.max_pages} reached at {response.url}; "
+                              f"not following {next_url}")
+            return
+        yield self._discovery_request(next_url, self.parse_list_page, "list", response.meta.get(DEPTH, 0) + 1,
+                                      **{PAGE_NUMBER: number + 1, KNOWN_STREAK: streak, GUESSED: guessed})
 
-    def next_page_url(self, response: Response) -> str | None:
-        """The next list page: declared selector, rel=next, a 'next'/'下一页' link, or ?page=N+1."""
-        if self.source.next_page:
-            found = select_all(response, self.source.next_page)
-            return response.urljoin(found[0]) if found else None
-        rel_next = response.css('link[rel~="next"]::attr(href), a[rel~="next"]::attr(href)').get()
-        if rel_next:
-            return response.urljoin(rel_next)
-        for anchor in response.css("a[href]"):
-            text = " ".join(anchor.css("::text").getall()).strip().lower()
-            if text in NEXT_LINK_TEXTS:
-                return response.urljoin(anchor.attrib["href"])
-        match = PAGE_PARAM.search(response.url)
-        if match:
-            number = int(match.group(2)) + 1
-            return response.url[: match.start(2)] + str(number) + response.url[match.end(2):]
-        return None
+    def _cap_reached(self, message: str) -> None:
+        self.logger.warning("%s: %s", self.source.name, message)
+        self.crawler.stats.inc_value("expowatch/discovery/cap_reached")
 
     # -- articles --------------------------------------------------------------------
 
-    def article_requests(self, urls: Iterable[str]) -> Iterable[Request]:
-        """Requests for the article URLs not already in the store (the store decides)."""
+    def find_articles(self, listings: Iterable[Listing], *, via: str) -> Found:
+        """Requests for the article links not already in the store (the store decides).
+
+        Links are matched against the article pattern as found and as canonical URLs;
+        the link is requested as found, and known by its canonical URL.
+        """
         pattern = self.source.article_regex
-        candidates: dict[str, None] = {}
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
+        candidates: dict[str, Listing] = {}
+        for listing in listings:
+            if not listing.url.startswith(("http://", "https://")):
                 continue
-            url = canonical_url(url)
-            if pattern is None or pattern.search(url):
-                candidates[url] = None
-        if not candidates:
-            return []
-        with self.db() as session:
-            seen = known_urls(session, list(candidates))
+            try:
+                canonical = canonical_url(listing.url)
+            except ValueError:
+                continue
+            if pattern is None or pattern.search(listing.url) or pattern.search(canonical):
+                candidates.setdefault(canonical, listing)
+        seen = self._stored(candidates)
         self.crawler.stats.inc_value("expowatch/urls_known", len(seen))
-        return [
-            Request(url, callback=self.parse_article, errback=self.request_failed,
-                    meta={"expowatch_kind": "article"})
-            for url in candidates
-            if url not in seen
-        ]
+        requests = []
+        for canonical, listing in candidates.items():
+            if canonical in seen or canonical in self.requested:
+                continue
+            if self.limit_reached:
+                break
+            self.requested.add(canonical)
+            self.article_via[canonical] = via
+            meta = {KIND: "article", VIA: via, "handle_httpstatus_list": PAGE_GONE_STATUSES}
+            if listing.published:
+                meta[LISTED_DATE] = listing.published.isoformat()
+            requests.append(Request(listing.url, callback=self.parse_article, errback=self.request_failed,
+                                    meta=meta))
+        return Found(matching=len(candidates), new=len(candidates) - len(seen), requests=requests)
+
+    @property
+    def limit_reached(self) -> bool:
+        """True once a dry run's article limit has been requested."""
+        return bool(self.article_limit) and len(self.requested) >= self.article_limit
+
+    def _stored(self, canonical_urls: Iterable[str]) -> set[str]:
+        if self.db is None:  # a dry run reads no store
+            return set()
+        urls = list(canonical_urls)
+        if not urls:
+            return set()
+        with self.db() as session:
+            return known_urls(session, urls)
 
     def parse_article(self, response: Response):
-        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
-        charset = None
-        if content_type:
-            match = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.IGNORECASE)
-            charset = match.group(1) if match else None
+        if response.url != response.request.url and response.meta.get(VIA):
+            try:  # errors are reported under the final URL after a redirect
+                self.article_via.setdefault(canonical_url(response.url), response.meta[VIA])
+            except ValueError:
+                pass
+        content_type = content_type_of(response)
         yield FetchedPage(
             source=self.name,
             url=response.url,
             request_url=response.meta.get("redirect_urls", [response.url])[0],
             status=response.status,
             body=response.body,
-            http_charset=charset,
+            http_charset=http_charset(content_type),
             content_type=content_type,
             fetched_at=datetime.now(timezone.utc),
             redirect_urls=list(response.meta.get("redirect_urls", [])),
@@ -210,17 +299,33 @@ class GenericSourceSpider(scrapy.Spider):
 
     def request_failed(self, failure: Failure) -> None:
         request = failure.request
+        kind = request.meta.get(KIND, "other")
+        if failure.check(IgnoreRequest) and "robots.txt" in failure.getErrorMessage():
+            self.crawler.stats.inc_value("expowatch/robots_forbidden")
+            if kind == "article":  # the site's decision, not a failure: nothing to retry next run
+                self.logger.info("%s: %s forbidden by robots.txt", self.source.name, request.url)
+                return
         if failure.check(HttpError):
-            reason = f"HTTP {failure.value.response.status}"
+            response = failure.value.response
+            if response.status == 404 and request.meta.get(GUESSED):
+                self.logger.info("%s: guessed next page %s does not exist: end of the list",
+                                 self.source.name, request.url)
+                return
+            reason = response.meta.get(GAVE_UP) or f"HTTP {response.status}"
         else:
             reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
-        kind = request.meta.get("expowatch_kind", "other")
         if kind != "article":
             self.discovery["failed"] += 1
         self.record_error(request.url, reason, kind)
 
     def record_error(self, url: str, reason: str, kind: str = "discovery") -> None:
         """Remember a failure with its URL for the run record and the exit status."""
+        if kind == "article":
+            try:
+                via = self.article_via.get(canonical_url(url))
+            except ValueError:
+                via = None
+            self.unsettled_discovery.add(via or "*")  # "*": which page is unknown, so none is settled
         self.errors.append({"url": url, "reason": reason, "kind": kind})
         self.crawler.stats.inc_value("expowatch/errors")
         self.logger.warning("%s: %s: %s", self.source.name, url, reason)

@@ -58,7 +58,9 @@ class Source:
     obey_robots: bool = True
     enabled: bool = True
     founded: int | None = None
-    max_pages: int = 50
+    max_pages: int = 50  # list pages followed from each declared list page (pagination cap)
+    max_depth: int = 3  # levels of nested sitemap indexes followed
+    stop_after_known_pages: int = 1  # paging stops after this many list pages with nothing new
     download_delay: float = 1.0
     concurrency: int = 2
     selectors: Selectors = field(default_factory=Selectors)
@@ -81,8 +83,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "name": str, "homepage": str, "article_pattern": str, "article_links": str,
     "next_page": str, "language": str, "timezone": str, "schedule": str, "event": str,
     "allow_private_addresses": bool, "obey_robots": bool, "enabled": bool,
-    "founded": int, "max_pages": int, "download_delay": (int, float), "concurrency": int,
+    "founded": int, "max_pages": int, "max_depth": int, "stop_after_known_pages": int,
+    "download_delay": (int, float), "concurrency": int,
 }
+_SELECTOR_VALUE_KEYS = ("article_links", "next_page")
 
 
 def source_from_dict(data: dict[str, Any], *, where: str = "<source>") -> Source:
@@ -134,13 +138,42 @@ def source_from_dict(data: dict[str, Any], *, where: str = "<source>") -> Source
         raise fail("feeds", "a source needs at least one of feeds, sitemaps or list_pages")
     if values.get("list_pages") and not (values.get("article_pattern") or values.get("article_links")):
         raise fail("article_pattern", "list_pages need article_pattern or article_links")
-    if values.get("max_pages", 1) < 1:
-        raise fail("max_pages", "must be at least 1")
+    for key in _SELECTOR_VALUE_KEYS:
+        if key in values:
+            problem = selector_problem(values[key])
+            if problem:
+                raise fail(key, problem)
+    if "homepage" in values and not re.match(r"^https?://[^/\s]+", values["homepage"]):
+        raise fail("homepage", f"{values['homepage']!r} is not an absolute http(s) URL")
+    for key in ("max_pages", "max_depth", "stop_after_known_pages"):
+        if values.get(key, 1) < 1:
+            raise fail(key, "must be at least 1")
     if values.get("concurrency", 1) < 1:
         raise fail("concurrency", "must be at least 1")
     if values.get("download_delay", 0) < 0:
         raise fail("download_delay", "must not be negative")
     return Source(**values)
+
+
+def is_xpath(selector: str) -> bool:
+    """Selectors starting with / or ( are XPath; everything else is CSS."""
+    return selector.lstrip().startswith(("/", "("))
+
+
+def selector_problem(selector: str) -> str | None:
+    """Why a CSS or XPath selector (XPath starts with / or () cannot be used, or None."""
+    from cssselect import SelectorError
+    from parsel import Selector
+
+    if not selector.strip():
+        return "must be a non-empty CSS or XPath selector"
+    xpath = is_xpath(selector)
+    try:
+        page = Selector(text="<html></html>")
+        page.xpath(selector) if xpath else page.css(selector)
+    except (SelectorError, ValueError) as exc:
+        return f"bad {'XPath' if xpath else 'CSS'} selector {selector!r}: {exc}"
+    return None
 
 
 def _selectors(value: Any, fail) -> Selectors:
@@ -155,8 +188,13 @@ def _selectors(value: Any, fail) -> Selectors:
             if not isinstance(item, list) or not all(isinstance(v, str) for v in item):
                 raise fail(f"selectors.{key}", "must be a list of strings")
             out[key] = tuple(item)
+            for selector in item:
+                if key == "drop_selectors" and (problem := selector_problem(selector)):
+                    raise fail(f"selectors.{key}", problem)
         elif not isinstance(item, str) or not item.strip():
             raise fail(f"selectors.{key}", "must be a non-empty CSS or XPath string")
+        elif problem := selector_problem(item):
+            raise fail(f"selectors.{key}", problem)
         else:
             out[key] = item
     return Selectors(**out)

@@ -1,4 +1,4 @@
-"""`expowatch sources ...`: the source registry."""
+"""`expowatch sources ...`: the source registry and dry runs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 
 from crawler.cli.app import SourcesFileOption, app, fail
 
-sources_app = typer.Typer(help="Sources: list the registry.", no_args_is_help=True)
+sources_app = typer.Typer(help="Sources: list the registry, dry-run one source.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
 
 
@@ -48,3 +48,60 @@ def list_sources(
         discovery = f"{len(s.feeds)} feed, {len(s.sitemaps)} sitemap, {len(s.list_pages)} list"
         table.add_row(s.name, "yes" if s.enabled else "no", s.language or "", s.schedule, discovery, s.homepage or "")
     Console().print(table)
+
+
+@sources_app.command("check")
+def check(
+    name: Annotated[str, typer.Argument(help="The source to try.")],
+    sources_file: SourcesFileOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many articles to fetch and extract.")] = 3,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+) -> None:
+    """Dry run: discover, fetch and extract the first few articles and print what would be stored.
+
+    Writes nothing: no store is opened or created. Exits 1 when discovery fails or no
+    article could be extracted.
+    """
+    from spiders.check import check_source
+
+    registry = load_registry(sources_file)
+    if name not in registry:
+        fail(f"unknown source {name!r} (known: {', '.join(registry) or 'none'}; see `expowatch sources list`)")
+    report = check_source(name, sources_file, limit)
+    if fmt is ListFormat.json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_report(report)
+    if not report.ok:
+        if report.discovery_ok == 0:
+            why = "no feed, sitemap or list page could be read"
+        elif not report.articles:
+            why = "no article URL was found (check article_pattern / article_links)"
+        else:
+            why = "no article could be extracted"
+        first = f"; {report.errors[0]['url']}: {report.errors[0]['reason']}" if report.errors else ""
+        fail(f"source {name}: check failed: {why}{first}")
+
+
+def print_report(report) -> None:
+    """The dry run as readable text."""
+    typer.echo(f"source {report.source}: {report.discovery_ok} discovery pages read, "
+               f"{report.discovery_failed} failed, {report.articles_found} articles fetched (nothing stored)")
+    for article in report.articles:
+        typer.echo("")
+        typer.echo(article.url)
+        if article.skip_reason:
+            typer.echo(f"  would skip: {article.skip_reason}")
+            continue
+        published = article.published_at.isoformat() if article.published_at else "no date found"
+        typer.echo(f"  title:     {article.title or '(none)'}")
+        typer.echo(f"  published: {published}")
+        typer.echo(f"  language:  {article.language or '?'}   text: {article.chars} characters")
+        if article.events:
+            typer.echo(f"  events:    {', '.join(article.events)}")
+        typer.echo(f"  text:      {article.excerpt}")
+    if report.errors:
+        typer.echo("")
+        typer.echo("errors:")
+        for error in report.errors:
+            typer.echo(f"  {error['url']}: {error['reason']}")

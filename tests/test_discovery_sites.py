@@ -1,0 +1,284 @@
+"""Small scripted sites for behaviour the replica web does not model (traps, misbehaving
+servers, robots rules), plus the crawls that use them for discovery traps.
+
+ScriptedSite is shared with tests/test_politeness.py.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+Reply = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Hit:
+    """One request as the server saw it."""
+
+    at: float  # time.monotonic() on arrival
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class ScriptedSite:
+    """A site on 127.0.0.1 whose pages are functions of (path, how many times it was asked).
+
+    routes maps a path (or a regex matched against the whole path with query) to a Reply
+    or to a function (path, nth) -> Reply; nth counts from 1 per path.
+    """
+
+    routes: dict[str, Reply | Callable[[str, int], Reply]]
+    hits: list[Hit] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                site._answer(self)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._lock = threading.Condition()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def paths(self) -> list[str]:
+        with self._lock:
+            return [h.path for h in self.hits]
+
+    def times(self, pattern: str = ".*") -> list[float]:
+        """Arrival times of the requests whose path matches pattern."""
+        with self._lock:
+            return [h.at for h in self.hits if re.fullmatch(pattern, h.path)]
+
+    def wait_for(self, pattern: str, count: int, timeout: float = 60) -> None:
+        """Block until `count` requests matching pattern have arrived (or fail after timeout)."""
+        with self._lock:
+            arrived = self._lock.wait_for(
+                lambda: sum(1 for h in self.hits if re.fullmatch(pattern, h.path)) >= count, timeout)
+        assert arrived, f"{count} requests for {pattern} did not arrive within {timeout} s: {self.paths()}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.hits.append(Hit(time.monotonic(), handler.path, dict(handler.headers)))
+            nth = sum(1 for h in self.hits if h.path == handler.path)
+            self._lock.notify_all()
+        reply = self._route(handler.path)
+        status, headers, body = reply(handler.path, nth) if callable(reply) else reply
+        handler.send_response(status)
+        headers = {"Content-Type": "text/html; charset=utf-8", **headers, "Content-Length": str(len(body))}
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        try:
+            handler.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client was killed mid-test
+            pass
+
+    def _route(self, path: str):
+        if path in self.routes:
+            return self.routes[path]
+        for pattern, reply in self.routes.items():
+            if re.fullmatch(pattern, path):
+                return reply
+        if path == "/robots.txt":
+            return 200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow:\n"
+        return 404, {}, b"<html><body>not here</body></html>"
+
+
+def html(body: str, title: str = "Page") -> bytes:
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>{body}</body></html>".encode()
+
+
+TOPICS = ("assembly arms", "delivery drones", "speech models", "battery packs", "smart meters", "chip fabs",
+          "port cranes", "hospital robots", "crop sensors", "traffic lights", "train signals", "weather radars")
+FIRMS = ("Tianjin", "Chongqing", "Nanjing", "Wuzhen", "Shenzhen", "Hefei", "Xi'an", "Wuhan", "Suzhou", "Chengdu")
+
+
+def article_page(number: int) -> Reply:
+    """An English news article, distinct for each number (so dedup keeps them apart)."""
+    rng = random.Random(number)
+    title = f"Report {number}: {rng.choice(TOPICS)} draw crowds at the expo"
+    paragraphs = "".join(
+        f"<p>On day {number} visitors from {rng.choice(FIRMS)} watched {rng.choice(TOPICS)} and "
+        f"{rng.choice(TOPICS)} at stand {rng.randint(1, 900)}, while a team from {rng.choice(FIRMS)} "
+        f"explained how {rng.randint(2, 40)} engineers cut setup time by {rng.randint(5, 60)} percent.</p>"
+        for _ in range(6)
+    )
+    body = (f"<article><h1>{title}</h1><p class='date'>Published 2024-06-{(number % 27) + 1:02d} 09:00</p>"
+            f"{paragraphs}</article>")
+    return 200, {}, html(body, title)
+
+
+def rss(links: list[str]) -> bytes:
+    items = "".join(f"<item><title>Item {i}</title><link>{link}</link></item>" for i, link in enumerate(links))
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>/</link>{items}'
+            f"</channel></rss>").encode()
+
+
+def source_toml(name: str, **keys) -> str:
+    """One [[source]] table; replica-style defaults for speed (no delay)."""
+    keys = {"download_delay": 0, "concurrency": 2, "language": "en", **keys}
+    lines = ["[[source]]", f'name = "{name}"']
+    for key, value in keys.items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, (int, float)):
+            lines.append(f"{key} = {value}")
+        elif isinstance(value, list):
+            lines.append(f"{key} = [{', '.join(repr(v).replace(chr(39), chr(34)) for v in value)}]")
+        else:
+            lines.append(f"{key} = '{value}'")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def site():
+    """Start a ScriptedSite; stopped after the test."""
+    started: list[ScriptedSite] = []
+
+    def start(routes) -> ScriptedSite:
+        started.append(ScriptedSite(routes))
+        return started[-1]
+
+    yield start
+    for s in started:
+        s.close()
+
+
+def crawl_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """Environment for a crawl subprocess outside the function-scoped run_cli fixture."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPOWATCH_")}
+    env["XDG_DATA_HOME"] = str(tmp / "xdg")
+    return {**env, **extra}
+
+
+def expowatch(tmp: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run `expowatch ARGS` in a subprocess (module-scoped fixtures cannot use run_cli)."""
+    return subprocess.run([sys.executable, "-m", "crawler.cli", *args], capture_output=True, text=True,
+                          timeout=180, env=crawl_env(tmp, **extra_env))
+
+
+def stored_urls(db_path: Path) -> set[str]:
+    with sqlite3.connect(db_path) as conn:
+        return {row[0] for row in conn.execute("SELECT canonical_url FROM articles")}
+
+
+# -- traps -------------------------------------------------------------------------------
+
+
+def day_page(path: str, nth: int) -> Reply:
+    """A calendar archive: every day links a story and 'Next' (the following day), forever."""
+    day = int(re.search(r"(\d+)$", path).group(1))
+    return 200, {}, html(f'<a href="/a/{day % 3}.html">story</a><a href="/archive/{day + 1}">Next</a>')
+
+
+def test_pagination_traps_end(tmp_path, site, run_cli):
+    """A never-ending calendar stops at max_pages with a warning; a pager that loops back stops."""
+    articles = {r"/a/\d+\.html": lambda p, n: article_page(int(re.search(r"\d+", p).group())),
+                r"/b/\d+\.html": lambda p, n: article_page(10 + int(re.search(r"\d+", p).group()))}
+    calendar = site({r"/archive/\d+": day_page, **articles})
+    looping = site({
+        "/list": (200, {}, html('<a href="/b/1.html">one</a><a href="/list?page=2">下一页</a>')),
+        "/list?page=2": (200, {}, html('<a href="/b/2.html">two</a><a href="/list">下一页</a>')),
+        **articles,
+    })
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        source_toml("calendar", list_pages=[calendar.url("/archive/1")], article_pattern=r"/a/\d+\.html$",
+                    max_pages=6)
+        + source_toml("looping", list_pages=[looping.url("/list")], article_pattern=r"/b/\d+\.html$"))
+    db = tmp_path / "store.db"
+    proc = run_cli("crawl", "--sources-file", str(sources), "--db", str(db), "--backfill", "-v")
+    assert proc.returncode == 0, proc.stderr
+    assert [p for p in calendar.paths() if p.startswith("/archive/")] == [f"/archive/{n}" for n in range(1, 7)]
+    assert "page cap max_pages = 6 reached" in proc.stderr
+    assert sorted(looping.paths()) == ["/b/1.html", "/b/2.html", "/list", "/list?page=2", "/robots.txt"]
+    assert len(stored_urls(db)) == 3 + 2
+
+
+# -- interrupted crawls ---------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+STORE_WAIT = 60  # seconds; a bound, not a pace: the loop ends as soon as the store has the articles
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = STORE_WAIT) -> None:
+    """Poll an observable condition (the store, written by another process) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_killed_crawl_resumes_from_the_store(tmp_path, site, cli_env):
+    """kill -9 mid-crawl; `scrapy crawl NAME` (a TOML source via EXPOWATCH_SOURCES) then fetches
+    exactly the articles the store lacks and re-reads the list page (no validators were saved)."""
+    release = threading.Event()
+    arrivals = iter(range(1, 1000))
+
+    def article(path: str, nth: int) -> Reply:
+        if next(arrivals) > 2:  # the first two articles answer; the rest hang until released
+            release.wait(STORE_WAIT)
+        return article_page(20 + int(re.search(r"\d+", path).group()))
+
+    links = "".join(f'<a href="/c/{n}.html">story {n}</a>' for n in range(1, 6))
+    web = site({"/list": (200, {"ETag": '"v1"'}, html(links)), r"/c/\d+\.html": article})
+    sources = tmp_path / "sources.toml"
+    sources.write_text(source_toml("resume", list_pages=[web.url("/list")], article_pattern=r"/c/\d+\.html$"))
+    db = tmp_path / "store.db"
+    crawl = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "crawl", "--sources-file", str(sources), "--db", str(db)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env)
+    try:
+        web.wait_for(r"/c/\d+\.html", 3)
+        wait_until(lambda: db.exists() and len(stored_urls(db)) == 2, "the first two articles to be stored")
+    finally:
+        crawl.kill()
+        crawl.wait()
+        release.set()
+    stored_before = stored_urls(db)
+    first_run = len(web.hits)
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "resume", "-s", f"EXPOWATCH_DB_URL=sqlite:///{db}"],
+        capture_output=True, text=True, timeout=180, cwd=REPO, env={**cli_env, "EXPOWATCH_SOURCES": str(sources)})
+    assert proc.returncode == 0, proc.stderr
+    second = web.hits[first_run:]
+    all_articles = {web.url(f"/c/{n}.html") for n in range(1, 6)}
+    assert {web.url(h.path) for h in second if h.path.startswith("/c/")} == all_articles - stored_before
+    (list_hit,) = [h for h in second if h.path == "/list"]
+    assert "If-None-Match" not in list_hit.headers
+    assert stored_urls(db) == all_articles
+    with sqlite3.connect(db) as conn:
+        statuses = [row[0] for row in conn.execute("SELECT status FROM crawl_runs ORDER BY id")]
+    assert statuses == ["failed", "ok"]  # the killed run is recorded as interrupted
