@@ -9,6 +9,7 @@ whether a line is prose or a heading / caption / footer / promo line.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 # How far before / after a name to look for its year or ordinal; "edition of the "
@@ -141,16 +142,34 @@ def _chinese_number(token: str) -> int | None:
     return total + current or None
 
 
-def line_bounds(text: str, pos: int) -> tuple[int, int]:
-    """Start and end offsets of the line holding text[pos]."""
-    end = text.find("\n", pos)
-    return text.rfind("\n", 0, pos) + 1, len(text) if end == -1 else end
+class Lines:
+    """A text's lines, with each line's heading / footer / promo verdict computed once."""
 
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self._labels: dict[int, bool] = {}
 
-def on_label_line(text: str, pos: int) -> bool:
-    """Whether text[pos] sits on a heading / caption / footer / promo line."""
-    start, end = line_bounds(text, pos)
-    return is_label_line(text[start:end])
+    def bounds(self, pos: int) -> tuple[int, int]:
+        """Start and end offsets of the line holding text[pos]."""
+        index = bisect_right(self.starts, pos) - 1
+        end = self.starts[index + 1] - 1 if index + 1 < len(self.starts) else len(self.text)
+        return self.starts[index], end
+
+    def is_label(self, pos: int) -> bool:
+        """Whether text[pos] sits on a heading / caption / footer / promo line."""
+        start, end = self.bounds(pos)
+        if start not in self._labels:
+            self._labels[start] = is_label_line(self.text[start:end])
+        return self._labels[start]
+
+    def lead(self) -> tuple[int, int]:
+        """Offsets of the first prose line, (0, 0) if there is none."""
+        for start in self.starts:
+            end = self.bounds(start)[1]
+            if self.text[start:end].strip() and not self.is_label(start):
+                return start, end
+        return 0, 0
 
 
 def is_label_line(line: str) -> bool:
@@ -158,6 +177,8 @@ def is_label_line(line: str) -> bool:
     line = line.strip()
     if _BOILERPLATE_LINE.match(line):
         return True
+    if len(line) >= LONG_LINE_WIDTH:
+        return False
     width = len(line) + len(_CJK.findall(line))
     if width >= LONG_LINE_WIDTH:
         return False

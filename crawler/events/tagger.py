@@ -7,13 +7,14 @@ taxonomy term (matcher.py), the words around each name give its year or ordinal
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
 from crawler.events.matcher import CONTEXT_KINDS, MENTION_KINDS, NOUN, Hit
-from crawler.events.mentions import Attachment, is_label_line, on_label_line, read_attachment
+from crawler.events.mentions import Attachment, Lines, read_attachment
 from crawler.events.taxonomy import Event, Taxonomy, builtin_taxonomy, normalise_term
 
 # Bump when rules, weights or the built-in taxonomy change the output, so that
@@ -199,7 +200,8 @@ def tag_article(
     fields = {TITLE: title or "", TEXT: text or ""}
     hits = {name: taxonomy.matcher.scan(value) for name, value in fields.items()}
     hints = _hints(taxonomy, url, source_event)
-    lead = _lead_paragraph(fields[TEXT])
+    lines = Lines(fields[TEXT])
+    lead = lines.lead()
     attached = {
         (name, hit.start): read_attachment(value, hit.start, hit.end)
         for name, value in fields.items()
@@ -209,7 +211,7 @@ def tag_article(
     senses = _resolve_shared(hits, attached, hints, taxonomy, day)
     accounts: dict[str, _EventAccount] = {}
     for name, value in fields.items():
-        for mention in _mentions(name, value, hits, attached, senses, taxonomy, day):
+        for mention in _mentions(name, value, lines, hits, attached, senses, taxonomy, day):
             mention.topical = name == TITLE or lead[0] <= mention.start < lead[1]
             event = taxonomy[mention.slug]
             account = accounts.setdefault(event.slug, _EventAccount(event, _current_year(event, day)))
@@ -222,22 +224,12 @@ def tag_article(
     primary = None
     if ranked and (len(ranked) == 1 or ranked[0].score > ranked[1].score):
         primary = ranked[0]
-        primary.mentions.extend(_edition_phrases(fields, hits, primary, day))
+        primary.mentions.extend(_edition_phrases(fields, lines, hits, primary, day))
     runner_up = ranked[1].score if len(ranked) > 1 else 0.0
     tags: list[EventTag] = []
     for account in ranked:
         tags.extend(_tags_for(account, account is primary, runner_up, fields, day))
     return tags
-
-
-def _lead_paragraph(text: str) -> tuple[int, int]:
-    """Offsets of the first prose line of the text, (0, 0) if there is none."""
-    start = 0
-    for line in text.splitlines(keepends=True):
-        if line.strip() and not is_label_line(line):
-            return start, start + len(line)
-        start += len(line)
-    return 0, 0
 
 
 def _hints(taxonomy: Taxonomy, url: str, source_event: str | None) -> dict[str, list[Evidence]]:
@@ -254,6 +246,7 @@ def _hints(taxonomy: Taxonomy, url: str, source_event: str | None) -> dict[str, 
 def _mentions(
     field_name: str,
     value: str,
+    lines: Lines,
     hits: dict[str, list[Hit]],
     attachments: dict[tuple[str, int], Attachment],
     senses: dict[tuple[str, int], tuple[str, float] | None],
@@ -280,7 +273,7 @@ def _mentions(
         else:
             slug = slugs[0]
         year = _written_year(taxonomy[slug], attached, day)
-        label = field_name == TEXT and on_label_line(value, hit.start)
+        label = field_name == TEXT and lines.is_label(hit.start)
         weight = TITLE_WEIGHT if field_name == TITLE else LABEL_WEIGHT if label else BODY_WEIGHT
         kind = next(t.kind for t in hit.terms if t.slug == slug and t.kind in MENTION_KINDS)
         out.append(_Mention(
@@ -320,6 +313,7 @@ def _resolve_shared(
     """
     local: dict[tuple[str, int], dict[str, float]] = {}
     surfaces: dict[tuple[str, int], str] = {}
+    context: _Context | None = None
     for field_name, field_hits in hits.items():
         for hit in field_hits:
             slugs = _named_slugs(hit)
@@ -331,10 +325,12 @@ def _resolve_shared(
             fitting = [s for s in slugs if attached.year is None or taxonomy[s].active_in(attached.year)]
             if len(fitting) == 1:
                 local[key] = {fitting[0]: YEAR_FITS_ONE_WEIGHT}
-            else:
-                local[key] = _context_scores(
-                    hit, field_name, fitting or slugs, hits, hints, taxonomy, attached, day
-                )
+                continue
+            context = context or _Context(hits)
+            local[key] = {
+                slug: _prior(taxonomy[slug], attached, hints, day) + context.score(slug, field_name, hit.start)
+                for slug in fitting or slugs
+            }
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for key, scores in local.items():
         for slug, score in scores.items():
@@ -353,64 +349,75 @@ def _resolve_shared(
     return senses
 
 
-def _context_scores(
-    hit: Hit,
-    field_name: str,
-    slugs: list[str],
-    hits: dict[str, list[Hit]],
-    hints: dict[str, list[Evidence]],
-    taxonomy: Taxonomy,
-    attached: Attachment,
-    day: date | None,
-) -> dict[str, float]:
-    """How strongly the words around one shared acronym or alias point to each event."""
-    scores = {}
-    for slug in slugs:
-        event = taxonomy[slug]
-        score = HINT_WEIGHT if hints.get(slug) else 0.0
-        if (attached.year is not None and event.edition_for_year(attached.year)) or (
-            attached.ordinal is not None and event.edition_for_ordinal(attached.ordinal)
-        ):
-            score += KNOWN_EDITION_WEIGHT
-        if day is not None and event.active_in(day.year):
-            score += ACTIVE_WHEN_PUBLISHED_WEIGHT
-        scores[slug] = score
-    # Each distinct context word counts once, at its nearest occurrence: a common word
-    # repeated all over the article ("智能") must not outweigh one host city.
-    evidence: dict[tuple[str, str], float] = {}
-    for other_field, field_hits in hits.items():
-        for other in field_hits:
-            if other is hit:
-                continue
-            near = other_field == field_name and abs(other.start - hit.start) <= CONTEXT_WINDOW
-            factor = 1.0 if near else FAR_CONTEXT_FACTOR
-            named = _named_slugs(other)
-            for term in other.terms:
-                if term.slug not in scores:
-                    continue
-                if term.kind in CONTEXT_KINDS:
-                    weight = term.weight * factor
-                elif named == [term.slug]:  # an unambiguous name of this candidate
-                    weight = NAME_CONTEXT_WEIGHT * factor
-                else:
-                    continue
-                key = (term.slug, normalise_term(other.text))
-                evidence[key] = max(evidence.get(key, 0.0), weight)
-    for (slug, _), weight in evidence.items():
-        scores[slug] += weight
-    return scores
+def _prior(event: Event, attached: Attachment, hints: dict[str, list[Evidence]], day: date | None) -> float:
+    """What favours one reading of a shared word before its context is read."""
+    score = HINT_WEIGHT if hints.get(event.slug) else 0.0
+    if (attached.year is not None and event.edition_for_year(attached.year)) or (
+        attached.ordinal is not None and event.edition_for_ordinal(attached.ordinal)
+    ):
+        score += KNOWN_EDITION_WEIGHT
+    if day is not None and event.active_in(day.year):
+        score += ACTIVE_WHEN_PUBLISHED_WEIGHT
+    return score
+
+
+class _Context:
+    """Where each event's context words and unambiguous names occur, for window look-ups.
+
+    Each distinct word counts once per event, at its nearest occurrence: a common word
+    repeated all over the article ("智能") must not outweigh one host city.
+    """
+
+    def __init__(self, hits: dict[str, list[Hit]]) -> None:
+        self.places: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        self.weights: dict[tuple[str, str], float] = {}
+        for field_name, field_hits in hits.items():
+            for hit in field_hits:
+                named = _named_slugs(hit)
+                for term in hit.terms:
+                    if term.kind in CONTEXT_KINDS:
+                        weight = term.weight
+                    elif named == [term.slug]:  # an unambiguous name of this event
+                        weight = NAME_CONTEXT_WEIGHT
+                    else:
+                        continue
+                    key = (term.slug, normalise_term(hit.text))
+                    self.places[key][field_name].append(hit.start)
+                    self.weights[key] = max(self.weights.get(key, 0.0), weight)
+        self.words: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for key in self.weights:
+            self.words[key[0]].append(key)
+
+    def score(self, slug: str, field_name: str, pos: int) -> float:
+        """The context for `slug` around text position `pos` of a field."""
+        total = 0.0
+        for key in self.words.get(slug, ()):
+            starts = self.places[key].get(field_name, [])
+            index = bisect_left(starts, pos - CONTEXT_WINDOW)
+            near = index < len(starts) and starts[index] <= pos + CONTEXT_WINDOW
+            total += self.weights[key] * (1.0 if near else FAR_CONTEXT_FACTOR)
+        return total
 
 
 def _edition_phrases(
-    fields: dict[str, str], hits: dict[str, list[Hit]], account: _EventAccount, day: date | None
+    fields: dict[str, str],
+    lines: Lines,
+    hits: dict[str, list[Hit]],
+    account: _EventAccount,
+    day: date | None,
 ) -> list[_Mention]:
     """"next year's edition", "the sixth edition", "第六届大会": the article's own event."""
     event = account.event
     out = []
     for field_name, value in fields.items():
-        named = [(m.start, m.end) for m in account.mentions if m.field == field_name]
+        # Nouns inside a name's own phrase ("next year's edition of the WIC") are that mention.
+        starts = sorted(m.start for m in account.mentions if m.field == field_name)
+        ends = {m.start: m.end for m in account.mentions if m.field == field_name}
         for hit in hits[field_name]:
-            if hit.terms[0].kind != NOUN or any(s <= hit.start < e for s, e in named):
+            if hit.terms[0].kind != NOUN:
+                continue
+            index = bisect_right(starts, hit.start) - 1
+            if index >= 0 and hit.start < ends[starts[index]]:
                 continue
             attached = read_attachment(value, hit.start, hit.end)
             # Ordinals and years only with "edition" or a Chinese noun ("第六届大会"):
@@ -420,7 +427,7 @@ def _edition_phrases(
             year = _written_year(event, attached, day)
             if year is None and attached.ordinal is None:
                 continue
-            if field_name == TEXT and on_label_line(value, hit.start):
+            if field_name == TEXT and lines.is_label(hit.start):
                 continue
             out.append(_Mention(
                 event.slug, field_name, attached.start, attached.end, "edition-phrase",
