@@ -213,3 +213,18 @@ def test_events_package_imports_no_crawler_or_database_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_examples_in_the_builtin_file_header_load(tmp_path: Path) -> None:
+    from crawler.events import BUILTIN_EVENTS_FILE
+
+    header = BUILTIN_EVENTS_FILE.read_text(encoding="utf-8").split("# Edition facts")[0]
+    examples = [
+        "\n".join(line[4:] for line in block.splitlines() if line.startswith("#   "))
+        for block in header.split("# and one extending")
+    ]
+    assert len(examples) == 2 and all("[[event]]" in e for e in examples)
+    added = load_taxonomy(write(tmp_path, examples[0]))
+    assert added["china-asean-expo"].edition_for_ordinal(20).year == 2023
+    extended = load_taxonomy(write(tmp_path, examples[1]))
+    assert extended["world-intelligence-expo"].edition_for_year(2025).city == "Chongqing"

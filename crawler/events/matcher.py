@@ -124,7 +124,9 @@ class TermMatcher:
             start, end = match.span()
             surface = text[start:end]
             if match.lastgroup == "cjk":
-                hits.append(Hit(start, end, surface, self._cjk[normalise_term(surface)]))
+                meanings = self._cjk.get(normalise_term(surface), ())
+                if meanings:
+                    hits.append(Hit(start, end, surface, meanings))
                 continue
             before = lowered[start - 1] if start else " "
             after = lowered[end] if end < len(text) else " "
