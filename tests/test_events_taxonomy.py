@@ -218,7 +218,8 @@ def test_events_package_imports_no_crawler_or_database_framework() -> None:
 def test_examples_in_the_builtin_file_header_load(tmp_path: Path) -> None:
     from crawler.events import BUILTIN_EVENTS_FILE
 
-    header = BUILTIN_EVENTS_FILE.read_text(encoding="utf-8").split("# Edition facts")[0]
+    text = BUILTIN_EVENTS_FILE.read_text(encoding="utf-8")
+    header = text.split("# A user file adding")[1].split("# Edition facts")[0]
     examples = [
         "\n".join(line[4:] for line in block.splitlines() if line.startswith("#   "))
         for block in header.split("# and one extending")
