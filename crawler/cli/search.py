@@ -1,45 +1,91 @@
-"""`expowatch search`: query the article store."""
+"""`expowatch search`: query the article store (a thin layer over storage.queries)."""
 
 from __future__ import annotations
 
-import json
+import os
+import sys
+from contextlib import contextmanager
+from datetime import datetime, tzinfo
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Iterator
 
 import typer
 
-from crawler.cli.app import DbOption, app, open_store
+from crawler.cli.app import DbOption, app
+from crawler.cli.filters import SearchRequest, run_query, with_search_filters
+
+SEARCH_LIMIT = 20  # one screen of results when --limit is not given
+TABLE_DATE = "%Y-%m-%d %H:%M"
 
 
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
 
 
-@app.command()
-def search(
-    query: Annotated[str | None, typer.Argument(help="Words that must all appear in title or text.")] = None,
-    db: DbOption = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many results.")] = 20,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
-) -> None:
-    """Search stored articles, newest first."""
-    from storage.engine import session_factory
-    from storage.queries import search_articles
+@contextmanager
+def quiet_broken_pipe() -> Iterator[None]:
+    """End quietly when the reader of stdout goes away (`expowatch search ... | head`)."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout again at exit
+        raise typer.Exit(0)
 
-    url = open_store(db)
-    with session_factory(url, for_writing=False)() as session:
-        hits = search_articles(session, query, limit=limit)
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
-        return
+
+def write_records(records, fmt: str, out, columns) -> int:
+    """Write JSON-ready dicts to out as json, jsonl or csv; returns the count."""
+    from storage.exports import write_csv, write_json, write_jsonl
+
+    if fmt == "csv":
+        return write_csv(records, out, columns)
+    return (write_json if fmt == "json" else write_jsonl)(records, out)
+
+
+def local_time(value: datetime | None, zone: tzinfo) -> str:
+    """A stored UTC instant as a short local date-time ('' for none)."""
+    return value.astimezone(zone).strftime(TABLE_DATE) if value else ""
+
+
+def print_table(hits, zone: tzinfo, total: int, offset: int) -> None:
+    """The hits as a table for a person at a terminal, and how many there are in all."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("id", "published", "source", "title", "url")
+    table = Table("id", "published", "source", "events", "title", "url", highlight=False)
     for h in hits:
-        table.add_row(str(h.id), h.published_at.strftime("%Y-%m-%d %H:%M") if h.published_at else "",
-                      h.source, h.title or "", h.url)
-    Console().print(table)
-    if not hits:
-        typer.echo("no articles match", err=True)
+        table.add_row(str(h.id), local_time(h.published_at, zone), h.source, "\n".join(h.events),
+                      h.title or "", h.url)
+    Console(soft_wrap=False).print(table)
+    shown = f"{offset + 1}-{offset + len(hits)}" if hits else "none"
+    typer.echo(f"{shown} of {total} matching articles", err=True)
+
+
+@app.command()
+@with_search_filters
+def search(
+    request: SearchRequest,
+    db: DbOption = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people; json, jsonl, csv for programs.")]
+        = OutputFormat.table,
+) -> None:
+    """Search stored articles: one row per story, newest first (20 unless --limit).
+
+    Examples: expowatch search '智博会 OR "Smart China Expo"' --since 30d;
+    expowatch search robot -e world-intelligence-expo --year 2024 --format csv > out.csv;
+    expowatch search --new --name daily-wie -e world-intelligence-expo (what is new since last time).
+    """
+    from storage.queries import HIT_COLUMNS, count, search as run_search
+
+    with run_query(db, request, default_limit=SEARCH_LIMIT) as (session, query):
+        hits = run_search(session, query)
+        total = count(session, query) if fmt is OutputFormat.table else len(hits)
+        with quiet_broken_pipe():
+            if fmt is OutputFormat.table:
+                print_table(hits, request.tz, total, query.offset)
+            else:
+                write_records((h.to_dict() for h in hits), fmt.value, sys.stdout, HIT_COLUMNS)
