@@ -52,6 +52,7 @@ ITEM_PIPELINES = {
     "crawler.pipelines.StorePipeline": 300,
 }
 DOWNLOADER_MIDDLEWARES = {
+    "crawler.safety.AddressGuardMiddleware": 40,  # SSRF guard, before robots.txt (100): see crawler/safety.py
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.PoliteRetryMiddleware": 550,
     "crawler.middlewares.CrawlDelayMiddleware": 110,  # right after RobotsTxtMiddleware (100)

@@ -1,0 +1,286 @@
+"""SSRF guard: a source reaches only public addresses, unless it says otherwise.
+
+Every request a crawl sends (start URLs, articles, each redirect hop, meta refreshes,
+robots.txt) passes AddressGuardMiddleware before anything else: its host is resolved
+here (getaddrinfo, in a thread) and the request is refused when ANY address it resolves
+to is loopback, private, link-local (cloud metadata at 169.254.169.254), multicast,
+reserved, unspecified or otherwise not globally routable, including IPv4 addresses
+wrapped in IPv6 (::ffff:a.b.c.d, 6to4, Teredo, NAT64). Only http and https are fetched.
+
+A source with `allow_private_addresses = true` (intranet sites, the replica web, tests)
+skips the address check; the scheme check still applies. An operator may allow single
+hosts or networks for every source with EXPOWATCH_ALLOWED_PRIVATE_HOSTS (comma-separated
+`host`, `host:port` or CIDR network), e.g. an intranet mirror at 10.2.0.0/16.
+
+The address that was checked is the address Scrapy connects to: it is pinned in Scrapy's
+DNS cache, so a name that answers "public" to the check and "private" a moment later
+(DNS rebinding) still reaches only the checked address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThread
+
+logger = logging.getLogger(__name__)
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# host, port -> the addresses (as text) the host resolves to; raises OSError when it cannot.
+Resolver = Callable[[str, int], Iterable[str]]
+
+ALLOWED_SCHEMES = frozenset({"http", "https"})  # file:, ftp:, s3:, data: would read what no site serves
+DEFAULT_PORTS = {"http": 80, "https": 443}
+ALLOW_ENV = "EXPOWATCH_ALLOWED_PRIVATE_HOSTS"
+ALLOW_SETTING = ALLOW_ENV
+STAT_CHECKED = "expowatch/addresses/checked"
+STAT_REFUSED = "expowatch/addresses/refused"
+# Cloud instance-metadata services: named in the refusal, since reaching one is the classic SSRF prize.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean
+    "fd00:ec2::254",  # AWS over IPv6
+    "100.100.100.200",  # Alibaba Cloud
+))
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are an IPv4 address
+# The ipaddress flags that make an address unfit, checked in this order (the first names the reason).
+NON_PUBLIC_FLAGS = (
+    ("is_unspecified", "unspecified"),
+    ("is_loopback", "loopback"),
+    ("is_link_local", "link-local"),
+    ("is_site_local", "site-local"),  # fec0::/10, deprecated but still routed inside some networks
+    ("is_multicast", "multicast"),
+    ("is_private", "private"),
+    ("is_reserved", "reserved"),
+)
+
+
+class AddressRefused(IgnoreRequest):
+    """A request the guard will not send; the message says which address and why."""
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for host (IPv4 and IPv6)."""
+    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (IPv4-mapped, 6to4, Teredo, NAT64), if any."""
+    if address.version == 4:
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # (server, client): the client is the host reached
+    if address in NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def non_public_reason(address: Address) -> str | None:
+    """Why an address must not be fetched ("loopback", "private", ...); None for a public one."""
+    if address in METADATA_ADDRESSES:
+        return "cloud metadata"
+    inner = embedded_ipv4(address)
+    if inner is not None:
+        reason = non_public_reason(inner)
+        if reason:
+            return f"{reason} (IPv4 {inner} inside IPv6)"
+        if address.ipv4_mapped is not None or address in NAT64_PREFIX:
+            return None  # the connection goes to that public IPv4 address
+    for flag, label in NON_PUBLIC_FLAGS:
+        if getattr(address, flag, False):  # is_site_local exists for IPv6 only
+            return label
+    if not address.is_global:  # e.g. 100.64.0.0/10, carrier-grade NAT: no flag above, still not public
+        return "not globally routable"
+    return None
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """Hosts (`name`, `name:port`) and networks that may be reached although not public."""
+
+    hosts: frozenset[str] = frozenset()
+    networks: tuple[Network, ...] = ()
+
+    @classmethod
+    def parse(cls, entries: Iterable[str], *, where: str = ALLOW_ENV) -> AllowList:
+        """Read `host`, `host:port`, `[v6]:port` or CIDR entries; ValueError names a bad entry."""
+        hosts: set[str] = set()
+        networks: list[Network] = []
+        for raw in entries:
+            entry = raw.strip().lower()
+            if not entry:
+                continue
+            if "/" in entry:
+                try:
+                    networks.append(ipaddress.ip_network(entry, strict=False))
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {raw!r} is not a network: {exc}") from None
+                continue
+            try:
+                parts = urlsplit(f"http://{entry}")
+                port, host = parts.port, parts.hostname
+            except ValueError as exc:
+                raise ValueError(f"{where}: {raw!r} is not host, host:port or a network: {exc}") from None
+            if not host:
+                raise ValueError(f"{where}: {raw!r} is not host, host:port or a network")
+            hosts.add(f"{host}:{port}" if port else host)
+        return cls(frozenset(hosts), tuple(networks))
+
+    @classmethod
+    def from_settings(cls, settings) -> AllowList:
+        """The allow-list from the EXPOWATCH_ALLOWED_PRIVATE_HOSTS setting and environment variable."""
+        entries = list(settings.getlist(ALLOW_SETTING)) if settings is not None else []
+        entries += os.environ.get(ALLOW_ENV, "").split(",")
+        return cls.parse(entries)
+
+    def allows_host(self, host: str, port: int) -> bool:
+        return host in self.hosts or f"{host}:{port}" in self.hosts
+
+    def allows_address(self, address: Address) -> bool:
+        return any(address in net for net in self.networks if net.version == address.version)
+
+
+NO_ALLOWANCE = AllowList()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a URL points: scheme, host and port, from the URL as written."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @classmethod
+    def of(cls, url: str) -> Target:
+        """Split a URL; AddressRefused when it is not an http(s) URL with a host."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise AddressRefused(f"refused: malformed URL ({exc})") from None
+        scheme = parts.scheme.lower()
+        if scheme not in ALLOWED_SCHEMES:
+            raise AddressRefused(f"refused: scheme {scheme or '(none)'!r} is never fetched (only http and https)")
+        if not parts.hostname:
+            raise AddressRefused("refused: the URL has no host")
+        return cls(scheme, parts.hostname.rstrip(".").lower(), port or DEFAULT_PORTS[scheme])
+
+
+def check_scheme(url: str) -> Target:
+    """The URL's target if it may be fetched at all (http or https with a host)."""
+    return Target.of(url)
+
+
+def check_url(url: str, *, resolver: Resolver = system_resolver, allow: AllowList = NO_ALLOWANCE) -> list[Address]:
+    """The addresses a URL's host resolves to, when every one is public (or allowed).
+
+    Raises AddressRefused naming the host, the address and the reason when the scheme is
+    not http(s), the host cannot be resolved, or ANY address it resolves to is not public.
+    A host on the allow-list is not checked (the empty list is returned).
+    """
+    target = Target.of(url)
+    if allow.allows_host(target.host, target.port):
+        return []
+    try:
+        literal = ipaddress.ip_address(target.host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        found = [literal]
+    else:
+        try:
+            answers = list(resolver(target.host, target.port))
+        except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError
+            raise AddressRefused(f"refused: {target.host} could not be resolved to check its address ({exc})") from None
+        if not answers:
+            raise AddressRefused(f"refused: {target.host} resolves to no address")
+        found = []
+        for text in answers:
+            try:
+                found.append(ipaddress.ip_address(text))
+            except ValueError:
+                raise AddressRefused(f"refused: {target.host} resolves to {text!r}, which is not an IP address") from None
+    for address in found:
+        if allow.allows_address(address):
+            continue
+        reason = non_public_reason(address)
+        if reason:
+            shown = target.host if literal is not None else f"{target.host} resolves to {address}, which"
+            raise AddressRefused(f"refused: {shown} is a {reason} address, not a public one "
+                                 f"(a source may reach it only with allow_private_addresses = true)")
+    return found
+
+
+@dataclass
+class AddressGuardMiddleware:
+    """Downloader middleware refusing requests to non-public addresses (see the module docstring).
+
+    Register it before RobotsTxtMiddleware (100), so that a refused URL costs not even a
+    robots.txt request; robots.txt requests pass through it as well.
+    """
+
+    crawler: object
+    resolver: Resolver = system_resolver
+    allow: AllowList = field(default=NO_ALLOWANCE)
+
+    @classmethod
+    def from_crawler(cls, crawler) -> AddressGuardMiddleware:
+        return cls(crawler, allow=AllowList.from_settings(crawler.settings))
+
+    async def process_request(self, request: Request) -> None:
+        """Pass the request on, or raise AddressRefused (recorded with the source and URL)."""
+        stats = self.crawler.stats
+        stats.inc_value(STAT_CHECKED)
+        source = getattr(self.crawler.spider, "source", None)
+        try:
+            if source is not None and source.allow_private_addresses:
+                check_scheme(request.url)
+                return
+            addresses = await maybe_deferred_to_future(
+                deferToThread(check_url, request.url, resolver=self.resolver, allow=self.allow))
+        except AddressRefused as exc:
+            stats.inc_value(STAT_REFUSED)
+            self._refused(request, str(exc))
+            raise
+        pin_address(urlsplit(request.url).hostname or "", addresses)
+
+    def _refused(self, request: Request, reason: str) -> None:
+        """Requests with the spider's errback are recorded there; others (robots.txt) here."""
+        spider = self.crawler.spider
+        name = getattr(getattr(spider, "source", None), "name", getattr(spider, "name", "?"))
+        record = getattr(spider, "record_error", None)
+        if request.errback is None and record is not None:
+            record(request.url, reason, "robots" if request.meta.get("dont_obey_robotstxt") else "other")
+        elif record is None:
+            logger.warning("%s: %s: %s", name, request.url, reason)
+
+
+def pin_address(host: str, addresses: list[Address]) -> None:
+    """Make Scrapy connect to the IPv4 address just checked, not to a fresh (rebound) DNS answer.
+
+    Scrapy's resolver (CachingThreadedResolver, IPv4 only) answers from its DNS cache first.
+    """
+    try:
+        ipaddress.ip_address(host)
+        return  # a literal address needs no lookup
+    except ValueError:
+        pass
+    ipv4 = [a for a in addresses if a.version == 4]
+    if ipv4:
+        from scrapy.resolver import dnscache
+
+        dnscache[host] = str(ipv4[0])

@@ -1,0 +1,241 @@
+"""SSRF guard: a source reaches only public addresses, on the first request and on every
+redirect, after resolving the host itself; unless it sets allow_private_addresses = true.
+
+The address rules and the resolver check are unit-tested with an injected resolver (no
+name on an offline machine resolves to a public address). The crawl proves the rest end
+to end against servers on 127.0.0.1: a source without the flag is refused before any
+request (robots.txt included) and exits 1, and a host allowed through the operator
+allow-list cannot redirect, refresh, or point a sitemap at a host that is not allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+import pytest
+
+from crawler.safety import (
+    ALLOW_ENV, STAT_CHECKED, STAT_REFUSED, AddressRefused, AllowList, check_url, non_public_reason,
+    system_resolver,
+)
+from hostile_server import HostileServer, article, feed, page, redirect, run_measured, runs, stored, \
+    write_sources
+
+REFUSED = {
+    "127.0.0.1": "loopback",
+    "127.8.9.10": "loopback",
+    "10.1.2.3": "private",
+    "172.16.0.1": "private",
+    "192.168.1.1": "private",
+    "169.254.169.254": "cloud metadata",
+    "169.254.1.1": "link-local",
+    "100.64.0.1": "not globally routable",  # carrier-grade NAT
+    "100.100.100.200": "cloud metadata",
+    "0.0.0.0": "unspecified",
+    "224.0.0.1": "multicast",
+    "240.0.0.1": "private",
+    "192.0.2.1": "private",  # documentation range
+    "::1": "loopback",
+    "::": "unspecified",
+    "fe80::1": "link-local",
+    "fe80::1%eth0": "link-local",
+    "fec0::1": "site-local",
+    "fd00::1": "private",
+    "fd12:3456::1": "private",
+    "fd00:ec2::254": "cloud metadata",
+    "ff02::1": "multicast",
+    "2001:db8::1": "private",
+    "::ffff:127.0.0.1": "loopback (IPv4 127.0.0.1 inside IPv6)",
+    "::ffff:169.254.169.254": "cloud metadata",
+    "::ffff:10.0.0.1": "private (IPv4 10.0.0.1",
+    "2002:7f00:1::": "loopback (IPv4 127.0.0.1",  # 6to4
+    "64:ff9b::a00:1": "private (IPv4 10.0.0.1",  # NAT64
+    "2001:0:4136:e378:8000:63bf:80ff:fffe": "loopback (IPv4 127.0.0.1",  # Teredo client 127.0.0.1
+}
+PUBLIC = ["8.8.8.8", "93.184.216.34", "1.1.1.1", "2606:4700::1111", "2a00:1450:4001::1",
+          "::ffff:8.8.8.8", "64:ff9b::808:808"]
+
+
+@pytest.mark.parametrize(("address", "reason"), sorted(REFUSED.items()))
+def test_non_public_addresses_are_named(address, reason):
+    assert reason in non_public_reason(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", PUBLIC)
+def test_public_addresses_pass(address):
+    assert non_public_reason(ipaddress.ip_address(address)) is None
+
+
+def resolver_of(table: dict[str, list[str]]):
+    """A resolver answering from a table (what DNS would say), recording what it was asked."""
+    asked: list[tuple[str, int]] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return table[host]
+
+    resolve.asked = asked
+    return resolve
+
+
+DNS = resolver_of({
+    "news.example": ["93.184.216.34", "2606:2800:220:1::1"],
+    "mixed.example": ["93.184.216.34", "10.0.0.5"],  # one bad answer is enough to refuse
+    "rebound.example": ["::ffff:127.0.0.1"],
+    "metadata.example": ["169.254.169.254"],
+    "intranet.example": ["10.2.3.4"],
+    "empty.example": [],
+    "garbage.example": ["not-an-address"],
+})
+
+
+def test_a_name_with_only_public_addresses_passes():
+    found = check_url("https://news.example/a/1.html", resolver=DNS)
+    assert [str(a) for a in found] == ["93.184.216.34", "2606:2800:220:1::1"]
+    assert DNS.asked[-1] == ("news.example", 443)
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("http://mixed.example/", "mixed.example resolves to 10.0.0.5, which is a private address"),
+    ("http://rebound.example:8080/", "loopback (IPv4 127.0.0.1 inside IPv6)"),
+    ("http://metadata.example/latest/meta-data/", "cloud metadata"),
+    ("http://unknown.example/", "could not be resolved"),
+    ("http://empty.example/", "resolves to no address"),
+    ("http://garbage.example/", "not an IP address"),
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a cloud metadata address"),
+    ("http://[::1]:8000/", "::1 is a loopback address"),
+    ("file:///etc/passwd", "scheme 'file' is never fetched"),
+    ("ftp://news.example/x", "scheme 'ftp'"),
+    ("data:text/html,<p>hi</p>", "scheme 'data'"),
+    ("http:///no-host", "no host"),
+    ("http://news.example:99999/", "malformed URL"),
+])
+def test_refusals_name_host_address_and_reason(url, words):
+    with pytest.raises(AddressRefused, match=r".*") as refused:
+        check_url(url, resolver=DNS)
+    assert words in str(refused.value)
+    assert str(refused.value).startswith("refused: ")
+
+
+def test_literal_addresses_are_judged_without_a_lookup():
+    def no_dns(host: str, port: int):
+        raise AssertionError(f"looked up {host}")
+
+    assert [str(a) for a in check_url("http://93.184.216.34/x", resolver=no_dns)] == ["93.184.216.34"]
+    with pytest.raises(AddressRefused, match="loopback"):
+        check_url("http://127.0.0.1:8080/x", resolver=no_dns)
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.1/", "http://2130706433/", "http://0x7f000001/", "http://0177.0.0.1/", "http://0/",
+    "http://localhost/", "http://LOCALHOST./", "http://[::ffff:127.0.0.1]/", "http://[0:0:0:0:0:0:0:1]/",
+])
+def test_spellings_of_loopback_are_refused_with_the_system_resolver(url):
+    with pytest.raises(AddressRefused, match="loopback|unspecified"):
+        check_url(url, resolver=system_resolver)
+
+
+def test_allow_list_admits_exactly_its_hosts_ports_and_networks():
+    allow = AllowList.parse(["127.0.0.1:8080", "Intranet.Example", "10.2.0.0/16", " "])
+    assert check_url("http://127.0.0.1:8080/feed.xml", allow=allow) == []
+    with pytest.raises(AddressRefused, match="loopback"):
+        check_url("http://127.0.0.1:8081/feed.xml", allow=allow)  # another port is another host
+    assert check_url("http://intranet.example:9000/", resolver=DNS, allow=allow) == []
+    assert [str(a) for a in check_url("http://10.2.9.9/", allow=allow)] == ["10.2.9.9"]
+    with pytest.raises(AddressRefused, match="10.0.0.5"):
+        check_url("http://mixed.example/", resolver=DNS, allow=allow)  # 10.0.0.5 is outside 10.2.0.0/16
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.0/33", "http://a b", ":80"])
+def test_bad_allow_list_entries_are_named(entry):
+    with pytest.raises(ValueError, match=ALLOW_ENV):
+        AllowList.parse([entry])
+
+
+def test_the_guard_runs_before_robots_txt():
+    """Every request passes the guard before RobotsTxtMiddleware could ask for robots.txt."""
+    from scrapy.settings import Settings
+
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    order = settings.getwithbase("DOWNLOADER_MIDDLEWARES")
+    assert order["crawler.safety.AddressGuardMiddleware"] < order["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"]
+
+
+# -- end to end -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded_crawl(tmp_path_factory):
+    """One crawl of two sources without allow_private_addresses; only host A is on the allow-list."""
+    tmp = tmp_path_factory.mktemp("ssrf")
+    with HostileServer({r"/a/\d+\.html": article}) as private, \
+            HostileServer({r"/a/\d+\.html": article}) as other, \
+            HostileServer({r"/a/[15]\.html": article}) as allowed:
+        private.routes["/feed.xml"] = feed([private.url("/a/1.html")])
+        local_sitemap = tmp / "local-sitemap.txt"
+        local_sitemap.write_text(allowed.url("/a/7.html") + "\n")
+        allowed.routes.update({
+            "/feed.xml": feed([allowed.url("/a/1.html"), allowed.url("/a/2.html"), allowed.url("/a/3.html"),
+                               allowed.url("/a/4.html"), other.url("/a/6.html")]),
+            "/a/2.html": redirect(other.url("/a/2.html")),  # an allowed host redirects to one that is not
+            "/a/3.html": page(f'<html><head><meta http-equiv="refresh" content="0; url={other.url("/a/3.html")}">'
+                              f"</head><body>moved</body></html>".encode()),
+            "/a/4.html": redirect("/a/5.html", 301),  # a redirect within the allowed host is fine
+            "/index.xml": page(
+                f'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                f"<sitemap><loc>{local_sitemap.as_uri()}</loc></sitemap>"
+                f'<sitemap><loc>{other.url("/sitemap.xml")}</loc></sitemap></sitemapindex>'.encode(),
+                content_type="application/xml"),
+        })
+        sources = write_sources(tmp / "sources.toml", {
+            "private": {"feeds": [private.url("/feed.xml")], "allow_private_addresses": None},
+            "guarded": {"feeds": [allowed.url("/feed.xml")], "sitemaps": [allowed.url("/index.xml")],
+                        "article_pattern": r"/a/\d+\.html$", "allow_private_addresses": None},
+        })
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EXPOWATCH_")}
+        env.update(XDG_DATA_HOME=str(tmp / "xdg"), **{ALLOW_ENV: f"127.0.0.1:{allowed.port}"})
+        db = tmp / "store.db"
+        outcome = run_measured(["crawl", "--sources-file", str(sources), "--db", str(db)], env, timeout=90, workdir=tmp)
+        yield {"outcome": outcome, "runs": runs(db), "stored": stored(db), "private": private, "other": other,
+               "allowed": allowed}
+
+
+@pytest.mark.timeout(120)
+def test_a_loopback_source_is_refused_before_any_request_and_exits_1(guarded_crawl):
+    outcome, run, private = guarded_crawl["outcome"], guarded_crawl["runs"]["private"], guarded_crawl["private"]
+    assert outcome.returncode == 1
+    assert private.paths() == []  # not even robots.txt
+    feed_url = private.url("/feed.xml")
+    assert run.status == "failed"
+    assert run.errors_for(feed_url) == ["AddressRefused: refused: 127.0.0.1 is a loopback address, not a public "
+                                        "one (a source may reach it only with allow_private_addresses = true)"]
+    assert f"expowatch: error: source private: source unreachable" in outcome.stderr
+    assert f"{feed_url}: AddressRefused: refused: 127.0.0.1 is a loopback address" in outcome.stderr
+
+
+@pytest.mark.timeout(120)
+def test_redirects_refreshes_and_sitemaps_cannot_lead_an_allowed_host_elsewhere(guarded_crawl):
+    run, other, allowed = guarded_crawl["runs"]["guarded"], guarded_crawl["other"], guarded_crawl["allowed"]
+    assert other.paths() == []
+    assert "/a/7.html" not in allowed.paths()  # listed only by the file:// sitemap
+    assert run.status == "ok"
+    assert set(guarded_crawl["stored"]) == {allowed.url("/a/1.html"), allowed.url("/a/5.html")}
+    refused = {e["url"]: e["reason"] for e in run.errors}
+    local_sitemap = next(url for url in refused if url.startswith("file:"))
+    assert "scheme 'file' is never fetched" in refused.pop(local_sitemap)
+    assert set(refused) == {other.url(p) for p in ("/a/2.html", "/a/3.html", "/a/6.html", "/sitemap.xml")}
+    assert all("127.0.0.1 is a loopback address" in reason for reason in refused.values())
+
+
+@pytest.mark.timeout(120)
+def test_every_request_robots_txt_included_passes_the_guard(guarded_crawl):
+    run, allowed = guarded_crawl["runs"]["guarded"], guarded_crawl["allowed"]
+    assert allowed.paths().count("/robots.txt") == 1
+    stats = run.stats
+    assert stats[STAT_CHECKED] == stats["downloader/request_count"] + stats[STAT_REFUSED]
+    assert stats[STAT_REFUSED] == 5
