@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 from scrapy import signals
 
 from storage.engine import resolve_db_url, session_factory
+from storage.models import CrawlRun
 from storage.store import ensure_source, finish_run, start_run
 
 logger = logging.getLogger(__name__)
 
 STAT_PREFIX = "expowatch/"
 MAX_ERRORS_KEPT = 200  # a run against a dead site can produce thousands; keep the first ones
+# The scheduler opens the crawl_runs row itself before it starts `expowatch crawl SOURCE` and
+# hands its id over in this environment variable (or the setting of the same name), so that it
+# can still close the row when it has to end or kill the crawl.
+RUN_ID_ENV = "EXPOWATCH_RUN_ID"
 
 
 def judge_run(*, close_reason: str, discovery_ok: int, discovery_failed: int,
@@ -52,7 +58,22 @@ class CrawlRunRecorder:
         with self.db.begin() as session:
             source_id = ensure_source(session, src.name, homepage=src.homepage,
                                       language=src.language, timezone_name=src.timezone)
-            self.run_id = start_run(session, source_id)
+            self.run_id = self._handed_over_run(session, source_id) or start_run(session, source_id)
+
+    def _handed_over_run(self, session, source_id: int) -> int | None:
+        """The run row the scheduler opened for this crawl, if it handed one over for this source."""
+        value = self.crawler.settings.get(RUN_ID_ENV) or os.environ.get(RUN_ID_ENV)
+        if not value:
+            return None
+        try:
+            run_id = int(value)
+        except ValueError:
+            logger.warning("%s=%r is not a run id; recording a new run", RUN_ID_ENV, value)
+            return None
+        run = session.get(CrawlRun, run_id)
+        if run is None or run.source_id != source_id or run.status != "running":
+            return None  # another source of a multi-source crawl, or a stale id: a row of its own
+        return run_id
 
     def spider_closed(self, spider, reason: str) -> None:
         stats = self.crawler.stats.get_stats()

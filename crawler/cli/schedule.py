@@ -1,0 +1,92 @@
+"""`expowatch schedule`: the scheduler service (foreground), or one pass for system cron."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store
+from crawler.cli.sources import load_registry
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+def parse_overrides(values: list[str] | None) -> dict[str, str]:
+    """NAME=CRON pairs from --schedule-override."""
+    overrides: dict[str, str] = {}
+    for value in values or []:
+        name, sep, cron = value.partition("=")
+        if not sep or not name.strip() or not cron.strip():
+            fail(f"--schedule-override {value!r}: expected NAME=CRON, e.g. wic-tianjin='*/10 * * * *'")
+        overrides[name.strip()] = cron.strip()
+    return overrides
+
+
+def configure_logging(verbose: bool) -> None:
+    """Service log lines on stderr; APScheduler's own chatter only with --verbose."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@app.command()
+def schedule(
+    once: Annotated[bool, typer.Option("--once", help="Crawl every due source once and exit (for system cron).")] = False,
+    sources_file: SourcesFileOption = None,
+    db: DbOption = None,
+    max_concurrent: Annotated[int, typer.Option("--max-concurrent", min=1, envvar="EXPOWATCH_MAX_CONCURRENT",
+                                                help="Crawls running at once, across all sources.")] = 2,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds one crawl may take before it is ended.")] = 3600,
+    grace: Annotated[float, typer.Option("--grace", min=0, help="Seconds running crawls get to finish after SIGTERM / SIGINT.")] = 60,
+    misfire_grace: Annotated[int, typer.Option("--misfire-grace", min=1,
+                                               help="A run missed while the service was down is caught up (once) "
+                                                    "if it is at most this many seconds late.")] = 24 * 3600,
+    kill_grace: Annotated[float, typer.Option("--kill-grace", min=0, hidden=True,
+                                              help="Seconds between SIGTERM and SIGKILL when ending a crawl.")] = 10,
+    schedule_override: Annotated[list[str] | None, typer.Option(
+        "--schedule-override", metavar="NAME=CRON",
+        help="Run a source on this schedule instead of its declared one (5 fields, or 6 with seconds first).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also log APScheduler's own messages.")] = False,
+) -> None:
+    """Run every enabled source on its cron schedule, each crawl in its own process.
+
+    Stops cleanly on SIGTERM / SIGINT. A second scheduler on the same store refuses to
+    start. With --once: crawl the sources that are due, then exit (1 if a crawl failed).
+    """
+    from scheduler.lock import SchedulerLockError
+    from scheduler.runner import RunnerConfig
+    from scheduler.service import ScheduleError, SchedulerService, ServiceConfig
+
+    registry = load_registry(sources_file)
+    url = open_store(db)
+    config = ServiceConfig(
+        runner=RunnerConfig(db_url=url, sources_file=sources_file, timeout=timeout,
+                            kill_grace=kill_grace, max_concurrent=max_concurrent),
+        misfire_grace=misfire_grace, shutdown_grace=grace,
+        schedule_overrides=parse_overrides(schedule_override),
+    )
+    try:
+        service = SchedulerService(config, registry)
+    except ScheduleError as exc:
+        fail(str(exc))
+    if not service.plan:
+        fail("no enabled sources to schedule: declare some in a sources file (--sources-file)")
+    configure_logging(verbose)
+    try:
+        if not once:
+            service.serve()
+            return
+        outcomes = service.run_once()
+    except SchedulerLockError as exc:
+        fail(str(exc))
+    failed = [o for o in outcomes if o.status in ("failed", "timeout")]
+    for outcome in failed:
+        print(f"expowatch: error: source {outcome.source}: {outcome.status}: {outcome.summary}", file=sys.stderr)
+    if failed:
+        raise typer.Exit(1)
