@@ -1,9 +1,9 @@
 """Reading around a matched event name: attached years and ordinals, and line roles.
 
-Pure text helpers for the tagger: what edition a mention names ("Fifth World
-Intelligence Congress", "WIC 2021", "第五届世界智能大会", "2024世界智能产业博览会",
-"this year's SCE"), edition phrases without a name ("next year's edition"), and
-whether a line is prose or a heading / caption / footer / promo line.
+Pure text helpers for the tagger: what edition a name or an edition noun names
+("Fifth World Intelligence Congress", "WIC 2021", "第五届世界智能大会",
+"2024世界智能产业博览会", "this year's SCE", "next year's edition"), and whether a
+line is prose or a heading / caption / footer / promo line.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Attachment:
 def read_attachment(text: str, start: int, end: int) -> Attachment:
     """The year / ordinal / relative year written around the name at text[start:end]."""
     found: dict[str, int] = {}
-    begin = prefix_start = max(0, start - PRE_WINDOW)
+    prefix_start = max(0, start - PRE_WINDOW)
     prefix = text[prefix_start:start]
     while True:
         kind, match = _next_pre_token(prefix, found)
