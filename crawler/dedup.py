@@ -34,15 +34,16 @@ WORD_SHINGLE = 4  # words per shingle: long enough that event names alone ("worl
 CJK_SHINGLE = 5  # characters per shingle: about 2-3 Chinese words, the same span as WORD_SHINGLE
 CJK_DOMINANT = 0.3  # share of CJK tokens above which a text is shingled by character
 
-NUM_PERM = 192  # MinHash permutations: standard error of a Jaccard estimate <= 0.036
-BANDS = 32  # LSH bands of ROWS rows; BANDS * ROWS == NUM_PERM
-ROWS = 6  # a pair becomes a candidate with probability 1-(1-J^6)^32: 0.98 at J=0.7, 0.002 at J=0.2
+NUM_PERM = 160  # MinHash permutations: standard error of a Jaccard estimate <= 0.04
+BANDS = 40  # LSH bands of ROWS rows; BANDS * ROWS == NUM_PERM
+ROWS = 4  # a pair becomes a candidate with probability 1-(1-J^4)^40: 0.92 at J=0.5, 0.994 at J=0.6,
+#           so copies still carrying some site furniture are found; 0.06 at J=0.2
 MINHASH_SCHEME = "affine32"  # datasketch's permutation scheme, pinned: signatures are persisted
 MINHASH_SEED = 1  # permutation seed, pinned for the same reason
 
-DEFAULT_THRESHOLD = 0.7  # Jaccard similarity from which two texts are one story: syndicated copies
-#                          with a dateline, a footer or one paragraph cut score 0.75-0.95;
-#                          distinct stories on one template, once the template is set aside, < 0.3
+DEFAULT_THRESHOLD = 0.6  # Jaccard similarity from which two texts are one story: syndicated copies with
+#                          a dateline, an editor's note or a footer score 0.8-0.95, one paragraph of three
+#                          cut about 0.65; a site's two daily briefs on one template about 0.45 (replica)
 
 _SIGNATURE_MAGIC = b"MHa1"  # format tag of a stored signature: affine32 scheme, layout version 1
 _SIGNATURE_HEADER = struct.Struct("<4sHI")  # magic, number of permutations, number of shingles

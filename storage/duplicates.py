@@ -10,19 +10,21 @@ canonical article (duplicate_of_id NULL); every copy points straight at it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, text
+import numpy as np
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from crawler.dedup import (
+    BANDS,
     DEFAULT_THRESHOLD,
     Signature,
     band_hashes,
     estimate_jaccard,
-    jaccard,
     shingles,
     titles_conflict,
 )
@@ -30,10 +32,13 @@ from storage.models import Article, ArticleUrl, MinhashBand, SourceRow
 
 CANDIDATE_LIMIT = 20  # candidates confirmed per article, most shared bands first: bounds the cost
 #                       when a template makes many articles collide, far above real copy counts
-ESTIMATE_MARGIN = 0.2  # a candidate whose estimated Jaccard is further than this below the threshold
-#                        is not read: 5 standard errors of a 192-permutation estimate
+ESTIMATE_MARGIN = 0.3  # a candidate whose estimated Jaccard (whole texts, site furniture included) is
+#                        further than this below the threshold is not read: furniture on both pages
+#                        can pull a real copy's whole-text score 0.2 below its story score
 BOILERPLATE_SAMPLE = 30  # most recent articles of a source read to learn the template it repeats
 BOILERPLATE_MIN_ARTICLES = 2  # a shingle in this many other articles of the source is template, not story
+SAME_SOURCE_MARGIN = 0.15  # two pages of one site share its template, which the sample may not show yet
+#                            (a site's third daily brief); a site's real reposts are near-identical anyway
 PG_WRITER_LOCK = 0x65787077  # advisory lock key ("expw") serialising dedup decisions on PostgreSQL
 
 
@@ -67,20 +72,29 @@ def serialise_writers(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITER_LOCK})
 
 
+def _band_candidates_query():
+    """One statement for every lookup (BANDS (band, hash) pairs as bound parameters), compiled once."""
+    match = or_(*(and_(MinhashBand.band == band, MinhashBand.band_hash == bindparam(f"h{band}"))
+                  for band in range(BANDS)))
+    shared = func.count().label("shared")
+    return (select(MinhashBand.article_id, shared).where(match)
+            .where(MinhashBand.article_id != bindparam("exclude_id"))
+            .group_by(MinhashBand.article_id).order_by(shared.desc(), MinhashBand.article_id)
+            .limit(bindparam("limit")))
+
+
+_BAND_CANDIDATES = _band_candidates_query()
+
+
 def band_candidates(session: Session, sig: Signature, *, exclude_id: int | None = None,
                     limit: int = CANDIDATE_LIMIT) -> list[int]:
     """Ids of articles sharing at least one LSH band with sig, most shared bands first."""
     bands = band_hashes(sig)
     if not bands:
         return []
-    match = or_(*(and_(MinhashBand.band == band, MinhashBand.band_hash == value)
-                  for band, value in enumerate(bands)))
-    shared = func.count().label("shared")
-    stmt = select(MinhashBand.article_id, shared).where(match)
-    if exclude_id is not None:
-        stmt = stmt.where(MinhashBand.article_id != exclude_id)
-    stmt = stmt.group_by(MinhashBand.article_id).order_by(shared.desc(), MinhashBand.article_id).limit(limit)
-    return list(session.execute(stmt).scalars())
+    params = {f"h{band}": value for band, value in enumerate(bands)}
+    params.update(exclude_id=-1 if exclude_id is None else exclude_id, limit=limit)
+    return list(session.execute(_BAND_CANDIDATES, params).scalars())
 
 
 def find_near_duplicate(session: Session, *, sig: Signature, text: str, title: str | None, source_id: int,
@@ -107,20 +121,22 @@ def find_near_duplicate(session: Session, *, sig: Signature, text: str, title: s
               and not titles_conflict(title, r.title)]
     if not likely:
         return None
-    mine = shingles(text)
-    templates = _TemplateCache(session, exclude_id)
+    mine = _hashed(shingles(text))
+    templates = _SourceTemplates(session, exclude_id)
     best: NearMatch | None = None
     for row in likely:
         canonical_id = row.duplicate_of_id or row.id
         if canonical_id != row.id and titles_conflict(title, _title_of(session, canonical_id)):
             continue
-        theirs = shingles(session.execute(select(Article.text).where(Article.id == row.id)).scalar_one())
-        template = templates.of(source_id, canonical_id) | templates.of(row.source_id, canonical_id)
-        story_mine, story_theirs = mine - template, theirs - template
-        if not story_mine or not story_theirs:
+        template = np.union1d(templates.of(source_id, canonical_id), templates.of(row.source_id, canonical_id))
+        story_mine = np.setdiff1d(mine, template, assume_unique=True)
+        story_theirs = np.setdiff1d(_article_shingles(session, [row.id])[row.id], template, assume_unique=True)
+        if not len(story_mine) or not len(story_theirs):
             continue  # one side is nothing but template: no story to compare
-        similarity = jaccard(story_mine, story_theirs)
-        if similarity >= threshold and (best is None or similarity > best.similarity):
+        shared = len(np.intersect1d(story_mine, story_theirs, assume_unique=True))
+        similarity = shared / (len(story_mine) + len(story_theirs) - shared)
+        needed = min(threshold + SAME_SOURCE_MARGIN, 1.0) if row.source_id == source_id else threshold
+        if similarity >= needed and (best is None or similarity > best.similarity):
             best = NearMatch(canonical_id=canonical_id, matched_id=row.id, similarity=round(similarity, 4))
     return best
 
@@ -129,29 +145,59 @@ def _title_of(session: Session, article_id: int) -> str | None:
     return session.execute(select(Article.title).where(Article.id == article_id)).scalar_one()
 
 
-class _TemplateCache:
-    """Shingles a source repeats across its recent articles (its template), learnt on demand."""
+def _hashed(shingle_set: frozenset[str]) -> np.ndarray:
+    """A shingle set as a sorted array of (process-local) 64-bit hashes: set algebra in numpy."""
+    return np.unique(np.fromiter((hash(s) for s in shingle_set), dtype=np.int64, count=len(shingle_set)))
+
+
+# Shingles of stored articles, per process: a source's template is re-learnt from its recent
+# articles for every copy confirmed, and most of those articles were read for the last one too.
+_SHINGLE_CACHE: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+SHINGLE_CACHE_ARTICLES = 4096  # about 13 MB of hashes: the recent articles of ~100 sources
+
+
+def _article_shingles(session: Session, ids: list[int]) -> dict[int, np.ndarray]:
+    """Hashed shingles of stored articles, from the per-process cache or read and shingled now."""
+    store = session.get_bind().url.render_as_string(hide_password=True)
+    found: dict[int, np.ndarray] = {}
+    for article_id in ids:
+        cached = _SHINGLE_CACHE.get((store, article_id))
+        if cached is not None:
+            _SHINGLE_CACHE.move_to_end((store, article_id))
+            found[article_id] = cached
+    missing = [i for i in ids if i not in found]
+    if missing:
+        for article_id, body in session.execute(select(Article.id, Article.text).where(Article.id.in_(missing))):
+            found[article_id] = _SHINGLE_CACHE[(store, article_id)] = _hashed(shingles(body))
+        while len(_SHINGLE_CACHE) > SHINGLE_CACHE_ARTICLES:
+            _SHINGLE_CACHE.popitem(last=False)
+    return found
+
+
+class _SourceTemplates:
+    """The shingles a source repeats across its recent articles (its template), learnt on demand."""
 
     def __init__(self, session: Session, exclude_id: int | None):
         self.session = session
-        self.exclude_id = exclude_id
-        self.cache: dict[tuple[int, int], frozenset[str]] = {}
+        self.exclude_id = -1 if exclude_id is None else exclude_id
+        self.learnt: dict[tuple[int, int], np.ndarray] = {}
 
-    def of(self, source_id: int, canonical_id: int) -> frozenset[str]:
-        """Template shingles of source_id, learnt from articles outside the cluster of canonical_id."""
+    def of(self, source_id: int, canonical_id: int) -> np.ndarray:
+        """Template of source_id, learnt from its recent articles outside the story of canonical_id."""
         key = (source_id, canonical_id)
-        if key not in self.cache:
-            stmt = (select(Article.text).where(Article.source_id == source_id)
-                    .where(func.coalesce(Article.duplicate_of_id, Article.id) != canonical_id)
-                    .order_by(Article.id.desc()).limit(BOILERPLATE_SAMPLE))
-            if self.exclude_id is not None:
-                stmt = stmt.where(Article.id != self.exclude_id)
-            counts: dict[str, int] = {}
-            for other in self.session.execute(stmt).scalars():
-                for shingle in shingles(other):
-                    counts[shingle] = counts.get(shingle, 0) + 1
-            self.cache[key] = frozenset(s for s, n in counts.items() if n >= BOILERPLATE_MIN_ARTICLES)
-        return self.cache[key]
+        if key not in self.learnt:
+            recent = self.session.execute(
+                select(Article.id, story_id()).where(Article.source_id == source_id)
+                .where(Article.id != self.exclude_id).order_by(Article.id.desc()).limit(BOILERPLATE_SAMPLE)
+            ).all()
+            ids = [article_id for article_id, story in recent if story != canonical_id]
+            sets = list(_article_shingles(self.session, ids).values())
+            if sets:
+                values, counts = np.unique(np.concatenate(sets), return_counts=True)
+                self.learnt[key] = values[counts >= BOILERPLATE_MIN_ARTICLES]
+            else:
+                self.learnt[key] = np.empty(0, dtype=np.int64)
+        return self.learnt[key]
 
 
 # -- queries for show / search -------------------------------------------------------------

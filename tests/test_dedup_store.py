@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from crawler.dedup import DEFAULT_THRESHOLD, content_hash, jaccard, shingles, text_signature
-from storage.duplicates import canonical_id_of, copies_of, copy_counts, find_near_duplicate, is_canonical
+from crawler.dedup import BANDS, DEFAULT_THRESHOLD, content_hash, jaccard, shingles, text_signature
+from storage.duplicates import SAME_SOURCE_MARGIN, canonical_id_of, copies_of, copy_counts, find_near_duplicate, is_canonical
 from storage.engine import session_factory
 from storage.migrate import upgrade
 from storage.models import Article, ArticleUrl, MinhashBand
@@ -41,6 +41,13 @@ HIGHLIGHTS = [
     "Monday's highlight: a university team won the warehouse robot race with a cart built from spare parts.",
     "Tuesday's highlight: the regional bank signed its first equipment loans with three family-run foundries.",
 ]
+BRIEF_INTRO = ("The Fair Brief collects the main news of each fair day for readers who could not follow every "
+               "forum. The fair is held at the riverside exhibition centre, with public open days at the end "
+               "of the week and a free shuttle from the central station.")
+BRIEF_FOOTER = ("Visitor information: the halls are open from nine to five. Two metro lines stop near the venue, "
+                "buses leave from the airport every half hour, visitors must carry their registration code and "
+                "an identity document, large bags are not allowed into the halls, and the service desks at both "
+                "entrances handle lost property and first aid.")
 STORY_ZH = (
     "第三届机器人与自动化博览会周四在港口城市开幕，约四百家企业参展，展区分布在河边的两个展馆。"
     "观众一早排队观看焊接机械臂、仓储搬运车以及一只能凭触觉分拣小零件的仿生手。"
@@ -122,23 +129,32 @@ def test_a_copy_of_a_copy_points_at_the_first_seen_article(db):
 
 def test_daily_briefs_sharing_a_long_template_stay_separate_stories(db):
     (site,) = sources(db, "city-daily")
-    intro = ("The Fair Brief collects the main news of each fair day for readers who could not follow every "
-             "forum. The fair is held at the riverside exhibition centre, with public open days at the end "
-             "of the week and a free shuttle from the central station.")
-    footer = ("Visitor information: the halls are open from nine to five. Two metro lines stop near the venue, "
-              "buses leave from the airport every half hour, visitors must carry their registration code and "
-              "an identity document, large bags are not allowed into the halls, and the service desks at both "
-              "entrances handle lost property and first aid.")
     for n, para in enumerate(OTHER_STORY):  # the site's other pages carry the same template
         store(db, record(site, f"https://daily.example/brief/{n}", f"Fair Brief: {para[:20]}",
-                         f"{intro} {para} {footer}"), at=n)
-    monday_text = f"{intro} {HIGHLIGHTS[0]} {footer}"
-    tuesday_text = f"{intro} {HIGHLIGHTS[1]} {footer}"
+                         f"{BRIEF_INTRO} {para} {BRIEF_FOOTER}"), at=n)
+    monday_text = f"{BRIEF_INTRO} {HIGHLIGHTS[0]} {BRIEF_FOOTER}"
+    tuesday_text = f"{BRIEF_INTRO} {HIGHLIGHTS[1]} {BRIEF_FOOTER}"
     assert jaccard(shingles(monday_text), shingles(tuesday_text)) > DEFAULT_THRESHOLD  # the trap is real
     monday = store(db, record(site, "https://daily.example/brief/mon", "Fair Brief: robots", monday_text), at=10)
     tuesday = store(db, record(site, "https://daily.example/brief/tue", "Fair Brief: loans", tuesday_text), at=11)
     assert (monday.outcome, tuesday.outcome) == ("new", "new")
     assert tuesday.canonical_id == tuesday.article_id
+
+
+def test_two_pages_of_one_site_need_more_similarity_than_copies_across_sites(db):
+    site, elsewhere = sources(db, "city-daily", "wire")
+    first = store(db, record(site, "https://daily.example/brief/a", "Fair Brief: robots",
+                             f"{BRIEF_INTRO} {HIGHLIGHTS[0]} {BRIEF_FOOTER}"))
+    second = f"{BRIEF_INTRO} {HIGHLIGHTS[1]} {BRIEF_FOOTER}"  # no earlier brief shows the template yet
+    similarity = jaccard(shingles(second), shingles(f"{BRIEF_INTRO} {HIGHLIGHTS[0]} {BRIEF_FOOTER}"))
+    assert DEFAULT_THRESHOLD < similarity < DEFAULT_THRESHOLD + SAME_SOURCE_MARGIN
+    with db() as s:
+        same_site = find_near_duplicate(s, sig=text_signature(second), text=second, title="Fair Brief: loans",
+                                        source_id=site)
+        other_site = find_near_duplicate(s, sig=text_signature(second), text=second, title="Fair Brief: loans",
+                                         source_id=elsewhere)
+    assert same_site is None
+    assert other_site is not None and other_site.canonical_id == first.article_id
 
 
 def test_the_first_two_briefs_of_a_site_stay_apart_by_the_dates_in_their_titles(db):
@@ -207,4 +223,4 @@ def test_an_article_without_a_signature_is_stored_without_near_duplicate_check(d
     store(db, record(org, "https://org.example/1", "Fair opens", " ".join(STORY)))
     unsigned = store(db, record(wire, "https://wire.example/1", "Fair", "(Wire) " + " ".join(STORY), signed=False))
     assert unsigned.outcome == "new"
-    assert count(db, MinhashBand) == 32
+    assert count(db, MinhashBand) == BANDS  # only the signed article is indexed
