@@ -1,8 +1,9 @@
 """Headline, canonical URL and author of an article page.
 
-The headline is the page's visible heading that matches its <title> / og:title;
-failing that, the og:title or <title> with the site name cut off
-(" - Site", " | Site", "_网站名").
+The headline is the page's visible heading that matches a segment of its
+<title> / og:title; failing that, the og:title or <title> with the site name
+cut off (" - Site", " | Site", "_网站名"). Logo headings (a heading that is
+only a link to the homepage) and declared site names are never headlines.
 """
 
 from __future__ import annotations
@@ -111,11 +112,6 @@ def choose_headline(segments: list[str], site_names: tuple[str, ...] = ()) -> st
     longest = max(kept, key=len)
     first = kept[0]
     return first if len(first) >= SITE_SEGMENT_RATIO * len(longest) else longest
-
-
-def strip_site_name(title: str, site_names: tuple[str, ...] = ()) -> str:
-    """A <title> without its site / section segments."""
-    return choose_headline(split_title(title), site_names)
 
 
 def _is_logo(element: HtmlElement) -> bool:
