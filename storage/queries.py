@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any, Iterable, Iterator, Literal, Sequence
@@ -104,15 +105,25 @@ class SearchQuery:
             raise ValueError("SearchQuery.limit and offset must not be negative")
 
 
+_JSON_SCALARS = (str, int, float, type(None))
+
+
+@lru_cache(maxsize=None)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, _JSON_SCALARS):  # most values: checked first, exports convert millions
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
-    if is_dataclass(value):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
+    if is_dataclass(value):
+        return {name: _jsonable(getattr(value, name)) for name in _field_names(type(value))}
     return value
 
 
@@ -263,10 +274,10 @@ def _fts_rowids(expression: str) -> Select:
     return select(FTS_TABLE.c.rowid).where(FTS_MATCH_TARGET.op("MATCH")(expression)).correlate(None)
 
 
-def _substring(term: str, dialect: str) -> ColumnElement[bool]:
+def _substring(term: str, dialect: str, use_index: bool = True) -> ColumnElement[bool]:
     """title or text contains term (case-insensitively); may be NULL for a NULL title."""
     if dialect == "sqlite":
-        if len(term) >= 3:
+        if len(term) >= 3 and use_index:
             return Article.id.in_(_fts_rowids(fts5_phrase(term)))
         pattern = _like_pattern(term)  # SQLite's LIKE ignores ASCII case
         return or_(Article.title.like(pattern, escape=LIKE_ESCAPE), Article.text.like(pattern, escape=LIKE_ESCAPE))
@@ -274,10 +285,10 @@ def _substring(term: str, dialect: str) -> ColumnElement[bool]:
     return or_(Article.title.ilike(pattern, escape=LIKE_ESCAPE), Article.text.ilike(pattern, escape=LIKE_ESCAPE))
 
 
-def _clause_condition(clause: Clause, dialect: str) -> ColumnElement[bool]:
-    if clause.negated and dialect == "sqlite" and clause.indexable:
+def _clause_condition(clause: Clause, dialect: str, use_index: bool = True) -> ColumnElement[bool]:
+    if clause.negated and dialect == "sqlite" and clause.indexable and use_index:
         return Article.id.not_in(_fts_rowids(fts5_any(clause.terms)))
-    matches = or_(*(_substring(t, dialect) for t in clause.terms))
+    matches = or_(*(_substring(t, dialect, use_index) for t in clause.terms))
     return not_(func.coalesce(matches, false())) if clause.negated else matches
 
 
@@ -290,10 +301,12 @@ class _TextMatch:
     rank: ColumnElement | None = None  # ascending = more relevant
 
 
-def _text_match(text: str, dialect: str) -> _TextMatch:
+def _text_match(text: str, dialect: str, use_index: bool = True) -> _TextMatch:
     clauses = parse_query(text)
     if not clauses:
         return _TextMatch()
+    if not use_index:
+        return _TextMatch(None, [_clause_condition(c, dialect, use_index=False) for c in clauses])
     if dialect == "sqlite":
         indexable = tuple(c for c in clauses if c.indexable)
         expression = fts5_expression(indexable)
@@ -359,9 +372,10 @@ def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _matching(session: Session, query: SearchQuery, columns: Sequence, *, ordered: bool = True) -> Select:
+def _matching(session: Session, query: SearchQuery, columns: Sequence, *, ordered: bool = True,
+              use_index: bool = True) -> Select:
     """SELECT columns of the articles matching query (with its order, limit and offset)."""
-    match = _text_match(query.text, _dialect(session))
+    match = _text_match(query.text, _dialect(session), use_index)
     stmt = select(*columns).join(SourceRow, Article.source_id == SourceRow.id)
     if match.fts_expression is not None:
         stmt = stmt.join(FTS_TABLE, FTS_TABLE.c.rowid == Article.id).where(
@@ -402,9 +416,13 @@ def _event_slugs(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, .
     return {k: tuple(v) for k, v in found.items()}
 
 
-def search(session: Session, query: SearchQuery) -> list[ArticleHit]:
-    """The articles matching query, sorted, one page (query.limit / query.offset)."""
-    rows = session.execute(_matching(session, query, HIT_SELECT)).all()
+def search(session: Session, query: SearchQuery, *, use_index: bool = True) -> list[ArticleHit]:
+    """The articles matching query, sorted, one page (query.limit / query.offset).
+
+    use_index=False scans every title and text with LIKE instead of using the full-text
+    index: the same answer, slowly (the baseline of benchmarks/search.py).
+    """
+    rows = session.execute(_matching(session, query, HIT_SELECT, use_index=use_index)).all()
     events = _event_slugs(session, [r.id for r in rows])
     return [ArticleHit(id=r.id, title=r.title, url=r.canonical_url, source=r.source,
                        published_at=r.published_at, language=r.language, first_seen_at=r.first_seen_at,
@@ -425,6 +443,7 @@ def search_articles(session: Session, query: str | None = None, *, limit: int = 
 
 # --- streaming every field -----------------------------------------------------------------
 
+# In the order of FullArticle's fields (rows become FullArticle(*row)).
 FULL_SELECT = (Article.id, Article.canonical_url, SourceRow.name.label("source"), Article.title, Article.text,
                Article.author, Article.published_at, Article.published_raw, Article.updated_at,
                Article.updated_raw, Article.date_flag, Article.language, Article.content_hash,
@@ -460,9 +479,7 @@ def _seen_urls(session: Session, ids: Sequence[int]) -> dict[int, list[SeenUrl]]
 def _full_articles(session: Session, rows: Sequence) -> list[FullArticle]:
     ids = [r.id for r in rows]
     events, urls = _event_tags(session, ids), _seen_urls(session, ids)
-    return [FullArticle(url=r.canonical_url, **{k: v for k, v in r._mapping.items() if k != "canonical_url"},
-                        events=tuple(events.get(r.id, ())), urls=tuple(urls.get(r.id, ())))
-            for r in rows]
+    return [FullArticle(*r, events=tuple(events.get(r.id, ())), urls=tuple(urls.get(r.id, ()))) for r in rows]
 
 
 def iter_articles(session: Session, query: SearchQuery, *, batch_size: int = EXPORT_BATCH) -> Iterator[FullArticle]:

@@ -136,3 +136,13 @@ def test_csv_cells_round_trip_through_a_plain_csv_reader():
         {"a": rows[0]["a"], "b": rows[0]["b"], "n": 3, "l": ["x", "中文"]},
         {"a": None, "b": "-minus", "n": None, "l": []},
     ]
+
+
+def test_full_select_lists_the_columns_in_full_article_field_order():
+    from dataclasses import fields
+
+    from storage.queries import FULL_SELECT, FullArticle
+
+    names = ["url" if c.key == "canonical_url" else c.key for c in FULL_SELECT]
+    assert names == [f.name for f in fields(FullArticle)][:len(FULL_SELECT)]
+    assert [f.name for f in fields(FullArticle)][len(FULL_SELECT):] == ["events", "urls"]

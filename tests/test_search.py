@@ -121,9 +121,9 @@ def fresh_store(db_url):
     return db_url, build_store(db_url)
 
 
-def run(db_url: str, query: SearchQuery) -> list[int]:
+def run(db_url: str, query: SearchQuery, *, use_index: bool = True) -> list[int]:
     with session_factory(db_url, for_writing=False)() as session:
-        return [h.id for h in search(session, query)]
+        return [h.id for h in search(session, query, use_index=use_index)]
 
 
 def keys(ids: dict[str, int], found: list[int]) -> set[str]:
@@ -158,6 +158,7 @@ def test_search_returns_exactly_the_articles_the_query_describes(store, text):
     found = run(db_url, SearchQuery(text, limit=None))
     assert len(found) == len(set(found))
     assert keys(ids, found) == oracle(text)
+    assert run(db_url, SearchQuery(text, limit=None), use_index=False) == found  # the LIKE scan agrees
 
 
 def test_english_and_chinese_words_find_their_articles(store):
