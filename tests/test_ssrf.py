@@ -214,7 +214,7 @@ def test_a_loopback_source_is_refused_before_any_request_and_exits_1(guarded_cra
     assert run.status == "failed"
     assert run.errors_for(feed_url) == ["AddressRefused: refused: 127.0.0.1 is a loopback address, not a public "
                                         "one (a source may reach it only with allow_private_addresses = true)"]
-    assert f"expowatch: error: source private: source unreachable" in outcome.stderr
+    assert "expowatch: error: source private: source unreachable" in outcome.stderr
     assert f"{feed_url}: AddressRefused: refused: 127.0.0.1 is a loopback address" in outcome.stderr
 
 
