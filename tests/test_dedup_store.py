@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from crawler.dedup import BANDS, DEFAULT_THRESHOLD, content_hash, jaccard, shingles, text_signature
 from storage.duplicates import SAME_SOURCE_MARGIN, canonical_id_of, copies_of, copy_counts, find_near_duplicate, is_canonical
@@ -224,3 +225,32 @@ def test_an_article_without_a_signature_is_stored_without_near_duplicate_check(d
     unsigned = store(db, record(wire, "https://wire.example/1", "Fair", "(Wire) " + " ".join(STORY), signed=False))
     assert unsigned.outcome == "new"
     assert count(db, MinhashBand) == BANDS  # only the signed article is indexed
+
+
+def test_two_writers_storing_copies_at_once_make_one_story_on_postgresql(postgres_server):
+    """The second writer waits for the first's decision instead of missing its uncommitted article."""
+    url = postgres_server.create_database()
+    upgrade(url)
+    db = session_factory(url)
+    org, wire = sources(db, "organiser", "wire")
+    first_session = db()
+    first_tx = first_session.begin()
+    first = store_article(first_session, record(org, "https://org.example/1", "Fair opens", " ".join(STORY)))
+    outcome = {}
+
+    def second_writer():
+        with db.begin() as s:
+            outcome["copy"] = store_article(s, record(wire, "https://wire.example/1", "Fair opens",
+                                                      "(Wire) " + " ".join(STORY)))
+
+    writer = threading.Thread(target=second_writer)
+    writer.start()
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    with db() as watcher:  # commit the first article once the second writer waits (or has not waited)
+        while writer.is_alive() and not watcher.scalar(waiting):
+            writer.join(0.01)
+    first_tx.commit()
+    first_session.close()
+    writer.join(30)
+    assert outcome["copy"].outcome == "near_duplicate"
+    assert outcome["copy"].canonical_id == first.article_id
