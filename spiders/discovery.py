@@ -12,6 +12,7 @@ import io
 import re
 import zlib
 from dataclasses import dataclass
+from typing import Iterable
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
@@ -19,6 +20,7 @@ import feedparser
 from lxml import etree
 from parsel import Selector
 
+from crawler.urls import canonical_url
 from spiders.sources import is_xpath
 
 # The sitemap protocol's own limit for one uncompressed file; a bigger one is hostile or broken.
@@ -221,6 +223,25 @@ def list_page_links(page: Selector, url: str, article_links: str | None) -> list
         if href and not href.startswith(("#", "javascript:", "mailto:", "tel:")):
             out.append(urljoin(url, href))
     return out
+
+
+def matching_articles(listings: Iterable[Listing], pattern: re.Pattern[str] | None) -> dict[str, Listing]:
+    """The http(s) links that are articles, keyed by canonical URL (the first listing of each wins).
+
+    The pattern is searched in the URL as found and in its canonical form, so a tracking
+    parameter on a link does not hide an article.
+    """
+    found: dict[str, Listing] = {}
+    for listing in listings:
+        if not listing.url.startswith(("http://", "https://")):
+            continue
+        try:
+            canonical = canonical_url(listing.url)
+        except ValueError:
+            continue
+        if pattern is None or pattern.search(listing.url) or pattern.search(canonical):
+            found.setdefault(canonical, listing)
+    return found
 
 
 def page_number(url: str) -> int | None:

@@ -24,7 +24,15 @@ from crawler.encoding import decode_html
 from crawler.items import FetchedPage
 from crawler.middlewares import GAVE_UP, KIND
 from crawler.urls import canonical_url
-from spiders.discovery import DiscoveryError, Listing, list_page_links, next_page_url, read_feed, read_sitemap
+from spiders.discovery import (
+    DiscoveryError,
+    Listing,
+    list_page_links,
+    matching_articles,
+    next_page_url,
+    read_feed,
+    read_sitemap,
+)
 from spiders.httpcache import checked_at
 from spiders.sources import Source
 from storage.engine import resolve_db_url, session_factory
@@ -61,11 +69,20 @@ def list_page_selector(response: Response) -> Selector:
 
 
 @dataclass(frozen=True)
+class ListPage:
+    """What a list page offers: article links (with dates if it shows them) and the next page."""
+
+    links: list[Listing]
+    next_url: str | None = None
+    next_guessed: bool = False  # a ?page=N+1 URL no link pointed to: a 404 there just ends the list
+
+
+@dataclass(frozen=True)
 class Found:
     """Article links found on one discovery page, and requests for the ones not stored."""
 
     matching: int  # links matching the source's article pattern
-    new: int  # of those, not in the store
+    new: int  # of those, not in the store before this run
     requests: list[Request]
 
 
@@ -186,14 +203,24 @@ class GenericSourceSpider(scrapy.Spider):
             self.crawler.stats.inc_value("expowatch/discovery/sitemaps_unchanged", len(children) - len(changed))
         return changed
 
+    def read_list_page(self, response: Response) -> ListPage:
+        """Article links and the next page of a list page. Override for lists that are not HTML."""
+        page = list_page_selector(response)
+        links = list_page_links(page, response.url, self.source.article_links)
+        next_url, guessed = next_page_url(page, response.url, self.source.next_page)
+        return ListPage([Listing(u) for u in links], next_url, guessed)
+
     def parse_list_page(self, response: Response):
         if self._not_modified(response):
             return
         src = self.source
+        try:
+            listed = self.read_list_page(response)
+        except DiscoveryError as exc:
+            self._unreadable(response, exc)
+            return
         self.discovery["ok"] += 1
-        page = list_page_selector(response)
-        links = list_page_links(page, response.url, src.article_links)
-        found = self.find_articles([Listing(u) for u in links], via=response.url)
+        found = self.find_articles(listed.links, via=response.url)
         yield from found.requests
         number = response.meta.get(PAGE_NUMBER, 1)
         if found.matching == 0:
@@ -209,7 +236,7 @@ class GenericSourceSpider(scrapy.Spider):
         if not self.backfill and streak >= src.stop_after_known_pages:
             self.logger.info("%s: %s has nothing new; stop paging", src.name, response.url)
             return
-        next_url, guessed = next_page_url(page, response.url, src.next_page)
+        next_url = listed.next_url
         if next_url is None:
             return
         if next_url in self.discovery_seen:
@@ -220,7 +247,7 @@ class GenericSourceSpider(scrapy.Spider):
                               f"not following {next_url}")
             return
         yield self._discovery_request(next_url, self.parse_list_page, "list", response.meta.get(DEPTH, 0) + 1,
-                                      **{PAGE_NUMBER: number + 1, KNOWN_STREAK: streak, GUESSED: guessed})
+                                      **{PAGE_NUMBER: number + 1, KNOWN_STREAK: streak, GUESSED: listed.next_guessed})
 
     def _cap_reached(self, message: str) -> None:
         self.logger.warning("%s: %s", self.source.name, message)
@@ -234,17 +261,7 @@ class GenericSourceSpider(scrapy.Spider):
         Links are matched against the article pattern as found and as canonical URLs;
         the link is requested as found, and known by its canonical URL.
         """
-        pattern = self.source.article_regex
-        candidates: dict[str, Listing] = {}
-        for listing in listings:
-            if not listing.url.startswith(("http://", "https://")):
-                continue
-            try:
-                canonical = canonical_url(listing.url)
-            except ValueError:
-                continue
-            if pattern is None or pattern.search(listing.url) or pattern.search(canonical):
-                candidates.setdefault(canonical, listing)
+        candidates = matching_articles(listings, self.source.article_regex)
         seen = self._stored(candidates)
         self.crawler.stats.inc_value("expowatch/urls_known", len(seen))
         requests = []
@@ -260,7 +277,10 @@ class GenericSourceSpider(scrapy.Spider):
                 meta[LISTED_DATE] = listing.published.isoformat()
             requests.append(Request(listing.url, callback=self.parse_article, errback=self.request_failed,
                                     meta=meta))
-        return Found(matching=len(candidates), new=len(candidates) - len(seen), requests=requests)
+        # Stored during this run (found first in a feed, say) still counts as new for paging:
+        # otherwise a first crawl would stop at a list page the feed had already covered.
+        new = sum(1 for c in candidates if c not in seen or c in self.requested)
+        return Found(matching=len(candidates), new=new, requests=requests)
 
     @property
     def limit_reached(self) -> bool:

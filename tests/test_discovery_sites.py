@@ -146,8 +146,8 @@ def rss(links: list[str]) -> bytes:
 
 
 def source_toml(name: str, **keys) -> str:
-    """One [[source]] table; replica-style defaults for speed (no delay)."""
-    keys = {"download_delay": 0, "concurrency": 2, "language": "en", **keys}
+    """One [[source]] table; replica-style defaults: no delay, local addresses allowed."""
+    keys = {"download_delay": 0, "concurrency": 2, "language": "en", "allow_private_addresses": True, **keys}
     lines = ["[[source]]", f'name = "{name}"']
     for key, value in keys.items():
         if isinstance(value, bool):
@@ -232,6 +232,14 @@ REPO = Path(__file__).resolve().parent.parent
 STORE_WAIT = 60  # seconds; a bound, not a pace: the loop ends as soon as the store has the articles
 
 
+def stored_so_far(db: Path) -> int:
+    """Articles a running crawl has stored yet (0 before it has created the store)."""
+    try:
+        return len(stored_urls(db)) if db.exists() else 0
+    except sqlite3.OperationalError:  # the crawl is still creating the schema
+        return 0
+
+
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = STORE_WAIT) -> None:
     """Poll an observable condition (the store, written by another process) until it holds."""
     deadline = time.monotonic() + timeout
@@ -261,7 +269,7 @@ def test_a_killed_crawl_resumes_from_the_store(tmp_path, site, cli_env):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env)
     try:
         web.wait_for(r"/c/\d+\.html", 3)
-        wait_until(lambda: db.exists() and len(stored_urls(db)) == 2, "the first two articles to be stored")
+        wait_until(lambda: stored_so_far(db) == 2, "the first two articles to be stored")
     finally:
         crawl.kill()
         crawl.wait()
@@ -282,3 +290,73 @@ def test_a_killed_crawl_resumes_from_the_store(tmp_path, site, cli_env):
     with sqlite3.connect(db) as conn:
         statuses = [row[0] for row in conn.execute("SELECT status FROM crawl_runs ORDER BY id")]
     assert statuses == ["failed", "ok"]  # the killed run is recorded as interrupted
+
+
+def test_first_crawl_pages_past_a_list_page_the_feed_already_stored(tmp_path, site, cli_env):
+    """The feed's articles are stored before list page 1 arrives; page 2 (older, not in the
+    feed) must still be read: articles stored by this very run count as new for paging."""
+    release = threading.Event()
+
+    def first_list_page(path: str, nth: int) -> Reply:
+        release.wait(STORE_WAIT)
+        return 200, {}, html("".join(f'<a href="/d/{n}.html">{n}</a>' for n in (1, 2, 3))
+                             + '<a href="/list?page=2">Next</a>')
+
+    web = site({
+        "/feed.xml": (200, {"Content-Type": "application/rss+xml"}, rss([f"/d/{n}.html" for n in (1, 2, 3)])),
+        "/list": first_list_page,
+        "/list?page=2": (200, {}, html('<a href="/d/4.html">4</a><a href="/d/5.html">5</a>')),
+        r"/d/\d+\.html": lambda path, nth: article_page(40 + int(re.search(r"\d+", path).group())),
+    })
+    sources = tmp_path / "sources.toml"
+    sources.write_text(source_toml("race", feeds=[web.url("/feed.xml")], list_pages=[web.url("/list")],
+                                   article_pattern=r"/d/\d+\.html$"))
+    db = tmp_path / "store.db"
+    crawl = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "crawl", "--sources-file", str(sources), "--db", str(db)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=cli_env)
+    try:
+        wait_until(lambda: stored_so_far(db) == 3, "the feed's three articles to be stored")
+    finally:
+        release.set()
+    _, stderr = crawl.communicate(timeout=180)
+    assert crawl.returncode == 0, stderr
+    assert stored_urls(db) == {web.url(f"/d/{n}.html") for n in range(1, 6)}
+
+
+# -- the documented spider subclass ------------------------------------------------------
+
+
+def doc_block(language: str, containing: str) -> str:
+    """The fenced code block of docs/adding-a-source.md in `language` that contains a string."""
+    text = (REPO / "docs" / "adding-a-source.md").read_text(encoding="utf-8")
+    return next(b for b in re.findall(rf"```{language}\n(.*?)```", text, re.S) if containing in b)
+
+
+def test_the_documented_spider_subclass_crawls_a_json_api(tmp_path, site, cli_env):
+    """docs/adding-a-source.md's JSON-API spider, run as written, with its TOML declaration."""
+    api = {
+        "/api/news?page=1": (200, {"Content-Type": "application/json"},
+                             b'{"items": [{"url": "/news/1.html", "time": "2024-06-01T10:00:00+08:00"},'
+                             b' {"url": "/news/2.html"}], "next": "/api/news?page=2"}'),
+        "/api/news?page=2": (200, {"Content-Type": "application/json"},
+                             b'{"items": [{"url": "/news/3.html"}], "next": null}'),
+        r"/news/\d+\.html": lambda path, nth: article_page(30 + int(re.search(r"\d+", path).group())),
+    }
+    web = site(api)
+    package = tmp_path / "docspiders"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "expo_api.py").write_text(doc_block("python", "class ExpoApiSpider"))
+    sources = tmp_path / "sources.toml"
+    sources.write_text(doc_block("toml", 'name = "expo-api"').replace("https://api.expo.example.org", web.base)
+                       + "download_delay = 0\nallow_private_addresses = true\n")
+    db = tmp_path / "store.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "expo-api", "-s", "SPIDER_MODULES=spiders,docspiders",
+         "-s", f"EXPOWATCH_DB_URL=sqlite:///{db}"],
+        capture_output=True, text=True, timeout=180, cwd=REPO,
+        env={**cli_env, "EXPOWATCH_SOURCES": str(sources), "PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert stored_urls(db) == {web.url(f"/news/{n}.html") for n in (1, 2, 3)}
+    assert web.paths().count("/api/news?page=2") == 1
