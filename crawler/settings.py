@@ -35,10 +35,13 @@ EXPOWATCH_RETRY_BACKOFF_MAX = 30.0
 # a longer one fails the request now and leaves it to the next scheduled run.
 EXPOWATCH_RETRY_AFTER_MAX = 60.0
 # robots.txt Crawl-delay is obeyed up to this many seconds between requests to a site;
-# beyond it a single run could not finish a normal list page's articles in an hour.
+# more would let one site hold a scheduled run for hours (120 requests an hour at 30 s).
 EXPOWATCH_CRAWL_DELAY_MAX = 30.0
 # Conditional GET (ETag / Last-Modified from the http_cache table) on feeds, sitemaps, list pages.
 EXPOWATCH_CONDITIONAL_GET = True
+# `expowatch sources check`: no store at all, and stop after this many articles (0: no limit).
+EXPOWATCH_DRY_RUN = False
+EXPOWATCH_ARTICLE_LIMIT = 0
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False

@@ -203,7 +203,8 @@ def day_page(path: str, nth: int) -> Reply:
 
 
 def test_pagination_traps_end(tmp_path, site, run_cli):
-    """A never-ending calendar stops at max_pages with a warning; a pager that loops back stops."""
+    """A never-ending calendar stops at max_pages with a warning; a pager that loops back stops.
+    (And EXPOWATCH_USER_AGENT replaces the User-Agent.)"""
     articles = {r"/a/\d+\.html": lambda p, n: article_page(int(re.search(r"\d+", p).group())),
                 r"/b/\d+\.html": lambda p, n: article_page(10 + int(re.search(r"\d+", p).group()))}
     calendar = site({r"/archive/\d+": day_page, **articles})
@@ -218,8 +219,11 @@ def test_pagination_traps_end(tmp_path, site, run_cli):
                     max_pages=6)
         + source_toml("looping", list_pages=[looping.url("/list")], article_pattern=r"/b/\d+\.html$"))
     db = tmp_path / "store.db"
-    proc = run_cli("crawl", "--sources-file", str(sources), "--db", str(db), "--backfill", "-v")
+    agent = "newsdesk-monitor/2.0 (+mailto:ops@example.org)"
+    proc = run_cli("crawl", "--sources-file", str(sources), "--db", str(db), "--backfill", "-v",
+                   env={"EXPOWATCH_USER_AGENT": agent})
     assert proc.returncode == 0, proc.stderr
+    assert {hit.headers.get("User-Agent") for hit in calendar.hits + looping.hits} == {agent}
     assert [p for p in calendar.paths() if p.startswith("/archive/")] == [f"/archive/{n}" for n in range(1, 7)]
     assert "page cap max_pages = 6 reached" in proc.stderr
     assert sorted(looping.paths()) == ["/b/1.html", "/b/2.html", "/list", "/list?page=2", "/robots.txt"]

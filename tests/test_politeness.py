@@ -13,6 +13,8 @@ from test_discovery_sites import ScriptedSite, article_page, expowatch, html, rs
 ARTICLE = r"/a/\d+\.html"
 CRAWL_DELAY = 0.5  # seconds; small to keep the test quick, large enough to tell from no delay
 RETRY_AFTER = 1  # seconds the slow-down site asks for
+PACE = 0.4  # seconds: the paced source's download_delay
+JITTER = 0.5  # Scrapy varies each delay by up to ±50% (DOWNLOAD_DELAY_JITTER's default)
 TIMING_SLACK = 0.05  # seconds: the server's clock reads arrival a little after the client sent
 
 
@@ -54,6 +56,8 @@ def polite_crawl(tmp_path_factory):
             "/feed.xml": feed_of("/a/7.html"),
             ARTICLE: lambda p, n: (500, {}, b"oops") if n <= 2 else articles(p, n),
         }),
+        # download_delay = PACE and concurrency = 1 from the source declaration.
+        "paced": ScriptedSite({"/feed.xml": feed_of("/a/8.html", "/a/9.html", "/a/10.html"), ARTICLE: articles}),
         # Retry-After of an hour: beyond the cap, so the crawl gives up at once with the reason.
         "closed": ScriptedSite({"/feed.xml": (503, {"Retry-After": "3600"}, b"closed for maintenance")}),
     }
@@ -66,6 +70,8 @@ def polite_crawl(tmp_path_factory):
         source_toml("ignores", list_pages=[sites["ignores"].url("/list.html")], article_pattern=ARTICLE,
                     obey_robots=False),
         source_toml("flaky", feeds=[sites["flaky"].url("/feed.xml")], article_pattern=ARTICLE),
+        source_toml("paced", feeds=[sites["paced"].url("/feed.xml")], article_pattern=ARTICLE,
+                    download_delay=PACE, concurrency=1),
         source_toml("closed", feeds=[sites["closed"].url("/feed.xml")]),
     ]))
     proc = expowatch(tmp, "crawl", "--sources-file", str(sources), "--db", str(tmp / "s.db"))
@@ -114,6 +120,14 @@ def test_retries_back_off(polite_crawl):
     assert attempts[1] - attempts[0] >= 0.5 - TIMING_SLACK  # EXPOWATCH_RETRY_BACKOFF
     assert attempts[2] - attempts[1] >= 1.0 - TIMING_SLACK  # doubled
     assert "flaky: ok: 1 new" in proc.stdout + proc.stderr
+
+
+def test_a_source_sets_its_own_delay_and_concurrency(polite_crawl):
+    sites, proc = polite_crawl
+    times = sites["paced"].times(r"/feed\.xml|" + ARTICLE)
+    assert len(times) == 4
+    assert min(b - a for a, b in zip(times, times[1:])) >= PACE * (1 - JITTER) - TIMING_SLACK
+    assert "paced: ok: 3 new" in proc.stdout + proc.stderr
 
 
 def test_user_agent_names_the_tool(polite_crawl):
