@@ -201,6 +201,11 @@ def drip(interval: float, content_type: str = "text/html; charset=utf-8") -> Han
     return answer
 
 
+def silent(ex: Exchange) -> None:
+    """Accept the request, then say nothing until the server closes."""
+    ex.closing.wait()
+
+
 def truncated(body: bytes, missing: int = 5000) -> Handler:
     """A Content-Length `missing` bytes longer than what is sent before the connection closes."""
     def answer(ex: Exchange) -> None:

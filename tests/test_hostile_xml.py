@@ -44,13 +44,19 @@ def read(reader, body: bytes):
     return result.entries if hasattr(result, "entries") else result
 
 
-def feed_doc(doctype: bytes, title: bytes, links: list[str]) -> bytes:
-    body = rss(links).split(b"?>", 1)[1].replace(b"<title>news</title>", b"<title>" + title + b"</title>")
-    return doctype + body
+def read_doc(kind: str, doctype: bytes, entity_use: bytes, links: list[str]):
+    """A feed (entity used in its title) or a sitemap (entity used in a URL) read with read()."""
+    if kind == "feed":
+        body = rss(links).split(b"?>", 1)[1].replace(b"<title>news</title>", b"<title>" + entity_use + b"</title>")
+        return read(read_feed, doctype + body)
+    links = [*links, f"{BASE}/a/{entity_use.decode()}.html"]
+    return read(read_sitemap, doctype + urlset(links).split(b"?>", 1)[1])
 
 
-def sitemap_doc(doctype: bytes, links: list[str]) -> bytes:
-    return doctype + urlset(links).split(b"?>", 1)[1]
+def entry_urls(found) -> list[str]:
+    """The URLs read from a document that must have been readable."""
+    assert not isinstance(found, DiscoveryError), found
+    return [entry.url for entry in found]
 
 
 @pytest.fixture
@@ -75,15 +81,9 @@ def external_doctype(secret_file, probe) -> bytes:
 
 @pytest.mark.parametrize("kind", ["feed", "sitemap"])
 def test_external_entities_are_neither_read_nor_fetched(kind, secret_file, probe):
-    doctype = external_doctype(secret_file, probe)
-    links = [f"{BASE}/a/&secret;.html", f"{BASE}/a/&net;.html", f"{BASE}/a/2.html"]
-    if kind == "feed":
-        found = read(read_feed, feed_doc(doctype, b"&secret; &net;", links))
-    else:
-        found = read(read_sitemap, sitemap_doc(doctype, links))
+    urls = entry_urls(read_doc(kind, external_doctype(secret_file, probe), b"&secret;&net;",
+                               [f"{BASE}/a/&secret;.html", f"{BASE}/a/2.html"]))
     assert probe.paths() == []
-    assert not isinstance(found, DiscoveryError)
-    urls = [entry.url for entry in found]
     assert f"{BASE}/a/2.html" in urls
     assert not any(SECRET in url for url in urls)
 
@@ -91,30 +91,18 @@ def test_external_entities_are_neither_read_nor_fetched(kind, secret_file, probe
 @pytest.mark.parametrize("kind", ["feed", "sitemap"])
 @pytest.mark.parametrize(("depth", "fan_out"), [(9, 10), (30, 2)])
 def test_billion_laughs_does_not_expand(kind, depth, fan_out):
-    doctype = billion_laughs(depth, fan_out)
-    entity = f"&lol{depth};".encode()
-    links = [f"{BASE}/a/1.html", f"{BASE}/a/{entity.decode()}.html"]
-    if kind == "feed":
-        found = read(read_feed, feed_doc(doctype, entity, links))
-    else:
-        found = read(read_sitemap, sitemap_doc(doctype, links))
-    assert not isinstance(found, DiscoveryError)
-    assert f"{BASE}/a/1.html" in [entry.url for entry in found]
-    assert all(len(entry.url) < 1000 for entry in found)
+    urls = entry_urls(read_doc(kind, billion_laughs(depth, fan_out), f"&lol{depth};".encode(), [f"{BASE}/a/1.html"]))
+    assert f"{BASE}/a/1.html" in urls
+    assert all(len(url) < 1000 for url in urls)
 
 
 @pytest.mark.parametrize("kind", ["feed", "sitemap"])
 def test_quadratic_blowup_does_not_expand(kind):
     """One 100 kB entity used 5,000 times: 500 MB if expanded."""
     doctype = b'<?xml version="1.0"?><!DOCTYPE doc [<!ENTITY big "' + b"A" * 100_000 + b'">]>'
-    uses = b"&big;" * 5000
-    if kind == "feed":
-        found = read(read_feed, feed_doc(doctype, uses, [f"{BASE}/a/1.html"]))
-    else:
-        found = read(read_sitemap, sitemap_doc(doctype, [f"{BASE}/a/1.html", f"{BASE}/a/{uses.decode()}"]))
-    assert not isinstance(found, DiscoveryError)
-    assert f"{BASE}/a/1.html" in [entry.url for entry in found]
-    assert all(len(entry.url) < 100_000 for entry in found)
+    urls = entry_urls(read_doc(kind, doctype, b"&big;" * 5000, [f"{BASE}/a/1.html"]))
+    assert f"{BASE}/a/1.html" in urls
+    assert all(len(url) < 100_000 for url in urls)
 
 
 @pytest.mark.parametrize("kind", ["feed", "sitemap"])
