@@ -14,11 +14,11 @@ from scrapy.exceptions import DropItem
 
 from crawler.dedup import DEFAULT_THRESHOLD, content_hash, text_signature
 from crawler.events import TAGGER_VERSION
-from crawler.extraction import ExtractedArticle, ExtractionHints, extract_article
+from crawler.extraction import ExtractedArticle
+from crawler.hints import hints_for
 from crawler.items import FetchedPage
 from crawler.urls import canonical_url, page_canonical_url
 from crawler.workers import extraction_pool
-from spiders.sources import Source
 from storage.engine import resolve_db_url, session_factory
 from storage.events import replace_article_tags
 from storage.store import ArticleRecord, ensure_source, record_skipped_page, store_article
@@ -26,21 +26,6 @@ from storage.store import ArticleRecord, ensure_source, record_skipped_page, sto
 logger = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-
-
-def hints_for(source: Source) -> ExtractionHints:
-    """What the extractor should know about a source's pages."""
-    sel = source.selectors
-    return ExtractionHints(
-        language=source.language,
-        timezone=source.timezone,
-        title_selector=sel.title,
-        date_selector=sel.date,
-        body_selector=sel.body,
-        drop_selectors=sel.drop_selectors,
-        drop_phrases=sel.drop_phrases,
-        founded_year=source.founded,
-    )
 
 
 class _Stage:
@@ -83,7 +68,7 @@ class ExtractPipeline(_Stage):
         if item.skip_reason:
             return item
         hints = hints_for(self.spider.source)
-        future = self.pool.submit(extract_article, item.body, item.url, http_charset=item.http_charset, hints=hints)
+        future = self.pool.submit(item.body, item.url, http_charset=item.http_charset, hints=hints)
         try:
             item.extracted = await asyncio.wrap_future(future)
         except Exception as exc:  # a crash in the extractor is this page's failure, not the crawl's
@@ -173,6 +158,10 @@ class StorePipeline(_Stage):
             updated_at=doc.updated_at,
             updated_raw=doc.updated_raw,
             date_flag=doc.date_flag,
+            published_precision=doc.published_precision,
+            date_source=doc.date_source,
+            date_timezone=doc.timezone,
+            encoding=doc.encoding,
             language=doc.language,
             extractor_version=doc.extractor_version,
             raw_html=item.body,

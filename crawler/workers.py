@@ -1,21 +1,18 @@
-"""The process pool that runs extraction off the Scrapy reactor, shared by all crawls in a process."""
+"""The extraction pool shared by every crawl in a process: off the reactor, with a time cap per page."""
 
 from __future__ import annotations
 
 import atexit
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
 
-_pool: ProcessPoolExecutor | None = None
+from crawler.extraction_pool import DEFAULT_TIMEOUT_S, ExtractionPool
+
+_pool: ExtractionPool | None = None
 
 
-def extraction_pool(workers: int | None = None) -> ProcessPoolExecutor:
+def extraction_pool(workers: int | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> ExtractionPool:
     """The process-wide extraction pool (one worker per core by default)."""
     global _pool
     if _pool is None:
-        # forkserver: workers do not inherit the reactor's threads and sockets
-        context = multiprocessing.get_context("forkserver")
-        _pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context)
-        atexit.register(_pool.shutdown, wait=True, cancel_futures=True)
+        _pool = ExtractionPool(workers=workers, timeout=timeout)
+        atexit.register(_pool.close)
     return _pool

@@ -25,13 +25,13 @@ class TagLike(Protocol):
 
 
 def replace_article_tags(session: Session, article_id: int, tags: Iterable[TagLike], tagger_version: str) -> None:
-    """Make the article's stored tags exactly `tags` (one row per event, primary first wins)."""
+    """Make the article's stored tags exactly `tags` (one row per event and year; the first wins)."""
     session.execute(delete(ArticleEvent).where(ArticleEvent.article_id == article_id))
-    seen: set[str] = set()
+    seen: set[tuple[str, int | None]] = set()
     for tag in tags:
-        if tag.event in seen:
+        if (tag.event, tag.year) in seen:
             continue
-        seen.add(tag.event)
+        seen.add((tag.event, tag.year))
         session.add(ArticleEvent(
             article_id=article_id, event=tag.event, role=tag.role, edition=tag.edition, year=tag.year,
             confidence=tag.confidence, evidence=tag.to_dict()["evidence"], tagger_version=tagger_version,

@@ -78,6 +78,10 @@ class Article(Base):
     updated_at: Mapped[datetime | None]
     updated_raw: Mapped[str | None] = mapped_column(Text)
     date_flag: Mapped[str | None] = mapped_column(String(32))
+    published_precision: Mapped[str | None] = mapped_column(String(8))  # day | minute | second
+    date_source: Mapped[str | None] = mapped_column(String(16))  # meta | jsonld | byline | url ...
+    date_timezone: Mapped[str | None] = mapped_column(String(64))  # zone a naive page date was read in
+    encoding: Mapped[str | None] = mapped_column(String(40))  # codec the page was decoded with
     language: Mapped[str | None] = mapped_column(String(8))
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
     minhash: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -151,7 +155,8 @@ class ArticleEvent(Base):
 
     article: Mapped[Article] = relationship(back_populates="events")
 
-    __table_args__ = (UniqueConstraint("article_id", "event", name="uq_article_events_article_event"),)
+    # one row per event and year: an article may be about the 2019 edition and mention 2018's
+    __table_args__ = (UniqueConstraint("article_id", "event", "year", name="uq_article_events_article_event_year"),)
 
 
 class MinhashBand(Base):

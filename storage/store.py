@@ -105,6 +105,10 @@ class ArticleRecord:
     updated_at: datetime | None = None
     updated_raw: str | None = None
     date_flag: str | None = None
+    published_precision: str | None = None
+    date_source: str | None = None
+    date_timezone: str | None = None
+    encoding: str | None = None
     language: str | None = None
     extractor_version: str = ""
     raw_html: bytes | None = None
@@ -139,6 +143,10 @@ def store_article(session: Session, record: ArticleRecord, *, now: datetime | No
         "updated_at": record.updated_at,
         "updated_raw": record.updated_raw,
         "date_flag": record.date_flag,
+        "published_precision": record.published_precision,
+        "date_source": record.date_source,
+        "date_timezone": record.date_timezone,
+        "encoding": record.encoding,
         "language": record.language,
         "content_hash": record.content_hash,
         "minhash": record.minhash,

@@ -10,6 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from crawler.hints import hints_for
 from crawler.extraction import ExtractionHints
 from crawler.replica import ReplicaWeb
 from crawler.replica.catalog import Entry, load_catalog, load_site, strip_markup
@@ -42,19 +43,7 @@ def catalog_ids(kind: str | None = None) -> list[str]:
     return [f"{e.site}/{e.slug}" for e in entries if kind is None or e.kind == kind]
 
 
-def hints_for_source(source: Source) -> ExtractionHints:
-    """The hints a source declaration gives the extractor (the same fields the pipeline passes)."""
-    selectors = source.selectors
-    return ExtractionHints(
-        language=source.language,
-        timezone=source.timezone,
-        title_selector=selectors.title,
-        date_selector=selectors.date,
-        body_selector=selectors.body,
-        drop_selectors=tuple(selectors.drop_selectors),
-        drop_phrases=tuple(selectors.drop_phrases),
-        founded_year=source.founded,
-    )
+hints_for_source = hints_for  # the pipeline's own mapping
 
 
 def fetch(url: str) -> tuple[int, bytes, str | None]:

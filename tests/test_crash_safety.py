@@ -33,6 +33,16 @@ def crawl_args(sources_file, db_url: str) -> list[str]:
     return [sys.executable, "-m", "crawler.cli", "crawl", "--quiet", "--sources-file", str(sources_file), "--db", db_url]
 
 
+def wait_until_crawling(db_url: str, crawl: subprocess.Popen) -> None:
+    """Block until the crawl process has opened a run row (or has ended)."""
+    deadline = time.monotonic() + 60
+    while crawl.poll() is None and time.monotonic() < deadline:
+        with session_factory(db_url)() as session:
+            if session.scalar(select(func.count()).select_from(CrawlRun).where(CrawlRun.status == "running")):
+                return
+        time.sleep(0.01)  # polling the store: the crawl process gives no other signal
+
+
 def store_shape(db_url: str) -> dict[str, object]:
     """What a store holds, independent of ids and of the order articles arrived in."""
     with session_factory(db_url)() as session:
@@ -77,8 +87,9 @@ def test_killed_at_random_points_twenty_times_then_rerun_equals_one_clean_crawl(
     killed = 0
     for _ in range(KILL_TRIALS):
         crawl = subprocess.Popen(crawl_args(slow, victim), env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            crawl.wait(timeout=rng.uniform(0.3, 3.0))
+        wait_until_crawling(victim, crawl)
+        try:  # then a random point in the work: discovery, fetching, extracting or storing
+            crawl.wait(timeout=rng.uniform(0.0, 2.0))
         except subprocess.TimeoutExpired:
             crawl.send_signal(signal.SIGKILL)
             killed += 1

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from crawler.cli.app import DbOption, app, fail, open_store
+from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store
 
 EventsFileOption = Annotated[
     str | None,
@@ -80,6 +80,7 @@ def retag(
     event: Annotated[str | None, typer.Option("--event", help="Only articles currently tagged with this event.")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Only articles of this source.")] = None,
     events_file: EventsFileOption = None,
+    sources_file: SourcesFileOption = None,
     db: DbOption = None,
 ) -> None:
     """Re-apply the event taxonomy to stored articles (after adding or changing events); no refetching."""
@@ -87,7 +88,10 @@ def retag(
     from storage.engine import session_factory
     from storage.events import articles_for_tagging, replace_article_tags
 
+    from crawler.cli.sources import load_registry
+
     taxonomy = load_events(events_file)
+    registry = load_registry(sources_file)
     url = open_store(db, writable=True)
     make_session = session_factory(url)
     with session_factory(url, for_writing=False)() as reader:
@@ -95,7 +99,9 @@ def retag(
     changed = 0
     with make_session.begin() as session:
         for article in articles:
-            tags = tag_article(article.title, article.text, article.url,
+            declared = registry.get(article.source)
+            hint = declared.event if declared is not None and declared.event in taxonomy else None
+            tags = tag_article(article.title, article.text, article.url, source_event=hint,
                                published=article.published_at, taxonomy=taxonomy)
             replace_article_tags(session, article.id, tags, TAGGER_VERSION)
             changed += bool(tags)

@@ -43,7 +43,7 @@ def extract(
 ) -> None:
     """Extract one page (title, text, dates, language) and print it; stores nothing."""
     from crawler.extraction import ExtractionHints, extract_article
-    from crawler.pipelines import hints_for
+    from crawler.hints import hints_for
 
     body, http_charset, found_url = read_page(target)
     hints = ExtractionHints()

@@ -51,6 +51,10 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=True),
     sa.Column('updated_raw', sa.Text(), nullable=True),
     sa.Column('date_flag', sa.String(length=32), nullable=True),
+    sa.Column('published_precision', sa.String(length=8), nullable=True),
+    sa.Column('date_source', sa.String(length=16), nullable=True),
+    sa.Column('date_timezone', sa.String(length=64), nullable=True),
+    sa.Column('encoding', sa.String(length=40), nullable=True),
     sa.Column('language', sa.String(length=8), nullable=True),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('minhash', sa.LargeBinary(), nullable=True),
@@ -112,7 +116,7 @@ def upgrade() -> None:
     sa.Column('tagger_version', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['article_id'], ['articles.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('article_id', 'event', name='uq_article_events_article_event')
+    sa.UniqueConstraint('article_id', 'event', 'year', name='uq_article_events_article_event_year')
     )
     with op.batch_alter_table('article_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_article_events_event'), ['event'], unique=False)
