@@ -11,7 +11,7 @@ from scrapy import signals
 
 from storage.engine import resolve_db_url, session_factory
 from storage.models import CrawlRun
-from storage.store import ensure_source, finish_run, start_run
+from storage.store import ensure_source, finish_run, start_run, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class CrawlRunRecorder:
         run = session.get(CrawlRun, run_id)
         if run is None or run.source_id != source_id or run.status != "running":
             return None  # another source of a multi-source crawl, or a stale id: a row of its own
+        run.started_at = utcnow()  # the crawl starts now; the scheduler's launch is in its own log
         return run_id
 
     def spider_closed(self, spider, reason: str) -> None:

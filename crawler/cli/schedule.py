@@ -25,14 +25,26 @@ def parse_overrides(values: list[str] | None) -> dict[str, str]:
     return overrides
 
 
+# APScheduler messages the service reports itself, in its own words (see SchedulerService._on_job_event).
+REPORTED_BY_THE_SERVICE = ('Execution of job "%s" skipped', 'Run time of job "%s" was missed', 'Job "%s" raised')
+
+
+class _ReportedElsewhere(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(REPORTED_BY_THE_SERVICE)
+
+
 def configure_logging(verbose: bool) -> None:
-    """Service log lines on stderr; APScheduler's own chatter only with --verbose."""
+    """Service log lines on stderr; APScheduler's own warnings and errors, its chatter only with --verbose."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.INFO if verbose else logging.WARNING)
+    aps = logging.getLogger("apscheduler")
+    aps.setLevel(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        handler.addFilter(_ReportedElsewhere())
 
 
 @app.command()
