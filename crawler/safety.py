@@ -54,14 +54,15 @@ METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are an IPv4 address
 # The ipaddress flags that make an address unfit, checked in this order (the first names the reason).
 NON_PUBLIC_FLAGS = (
-    ("is_unspecified", "unspecified"),
-    ("is_loopback", "loopback"),
-    ("is_link_local", "link-local"),
-    ("is_site_local", "site-local"),  # fec0::/10, deprecated but still routed inside some networks
-    ("is_multicast", "multicast"),
-    ("is_private", "private"),
-    ("is_reserved", "reserved"),
+    ("is_unspecified", "an unspecified address"),
+    ("is_loopback", "a loopback address"),
+    ("is_link_local", "a link-local address"),
+    ("is_site_local", "a site-local address"),  # fec0::/10, deprecated but still routed inside some networks
+    ("is_multicast", "a multicast address"),
+    ("is_private", "a private address"),
+    ("is_reserved", "a reserved address"),
 )
+REFUSAL_HINT = "only public addresses are fetched unless the source sets allow_private_addresses = true"
 
 
 class AddressRefused(IgnoreRequest):
@@ -89,9 +90,9 @@ def embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
 
 
 def non_public_reason(address: Address) -> str | None:
-    """Why an address must not be fetched ("loopback", "private", ...); None for a public one."""
+    """What an address is that must not be fetched ("a loopback address", ...); None for a public one."""
     if address in METADATA_ADDRESSES:
-        return "cloud metadata"
+        return "a cloud metadata address"
     inner = embedded_ipv4(address)
     if inner is not None:
         reason = non_public_reason(inner)
@@ -103,7 +104,7 @@ def non_public_reason(address: Address) -> str | None:
         if getattr(address, flag, False):  # is_site_local exists for IPv6 only
             return label
     if not address.is_global:  # e.g. 100.64.0.0/10, carrier-grade NAT: no flag above, still not public
-        return "not globally routable"
+        return "an address that is not globally routable"
     return None
 
 
@@ -180,11 +181,6 @@ class Target:
         return cls(scheme, parts.hostname.rstrip(".").lower(), port or DEFAULT_PORTS[scheme])
 
 
-def check_scheme(url: str) -> Target:
-    """The URL's target if it may be fetched at all (http or https with a host)."""
-    return Target.of(url)
-
-
 def check_url(url: str, *, resolver: Resolver = system_resolver, allow: AllowList = NO_ALLOWANCE) -> list[Address]:
     """The addresses a URL's host resolves to, when every one is public (or allowed).
 
@@ -220,8 +216,7 @@ def check_url(url: str, *, resolver: Resolver = system_resolver, allow: AllowLis
         reason = non_public_reason(address)
         if reason:
             shown = target.host if literal is not None else f"{target.host} resolves to {address}, which"
-            raise AddressRefused(f"refused: {shown} is a {reason} address, not a public one "
-                                 f"(a source may reach it only with allow_private_addresses = true)")
+            raise AddressRefused(f"refused: {shown} is {reason}; {REFUSAL_HINT}")
     return found
 
 
@@ -248,7 +243,7 @@ class AddressGuardMiddleware:
         source = getattr(self.crawler.spider, "source", None)
         try:
             if source is not None and source.allow_private_addresses:
-                check_scheme(request.url)
+                Target.of(request.url)  # the scheme rule holds for every source
                 return
             addresses = await maybe_deferred_to_future(
                 deferToThread(check_url, request.url, resolver=self.resolver, allow=self.allow))

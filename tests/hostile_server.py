@@ -335,6 +335,13 @@ def write_sources(path: Path, sources: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+def crawl_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """Environment for a CLI crawl, as tests/conftest.py cli_env builds it (no EXPOWATCH_* leaks in)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPOWATCH_")}
+    env.update(XDG_DATA_HOME=str(tmp / "xdg"), PYTHONWARNINGS="error::DeprecationWarning", **extra)
+    return env
+
+
 @dataclass(frozen=True)
 class CrawlOutcome:
     """A finished CLI process: exit code, output, wall time and peak resident memory."""

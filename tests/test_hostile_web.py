@@ -17,7 +17,6 @@ keep the test quick. Everything else is as in production, retries and backoff in
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from hostile_server import (
-    MB, HostileServer, article, article_html, billion_laughs, declared_huge, drip, endless_body, feed, gzip_bomb,
+    MB, HostileServer, article, article_html, billion_laughs, crawl_env, declared_huge, drip, endless_body, feed, gzip_bomb,
     page, redirect, rss, run_measured, runs, silent, sitemap_index, skipped, status, stored, truncated, urlset,
     write_sources,
 )
@@ -196,8 +195,7 @@ def failing_sources(web: Web) -> dict[str, dict]:
 def hostile(tmp_path_factory):
     """Crawl the reachable sources, then the failing and slow ones on the same store."""
     tmp = tmp_path_factory.mktemp("hostile")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPOWATCH_")}
-    env["XDG_DATA_HOME"] = str(tmp / "xdg")
+    env = crawl_env(tmp)
     db = tmp / "store.db"
     web = Web()
     try:

@@ -11,7 +11,6 @@ allow-list cannot redirect, refresh, or point a sitemap at a host that is not al
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 
 import pytest
@@ -20,8 +19,9 @@ from crawler.safety import (
     ALLOW_ENV, STAT_CHECKED, STAT_REFUSED, AddressRefused, AllowList, check_url, non_public_reason,
     system_resolver,
 )
-from hostile_server import HostileServer, article, feed, page, redirect, run_measured, runs, stored, \
-    write_sources
+from hostile_server import (
+    HostileServer, article, crawl_env, feed, page, redirect, run_measured, runs, stored, write_sources,
+)
 
 REFUSED = {
     "127.0.0.1": "loopback",
@@ -47,12 +47,12 @@ REFUSED = {
     "fd00:ec2::254": "cloud metadata",
     "ff02::1": "multicast",
     "2001:db8::1": "private",
-    "::ffff:127.0.0.1": "loopback (IPv4 127.0.0.1 inside IPv6)",
+    "::ffff:127.0.0.1": "loopback address (IPv4 127.0.0.1 inside IPv6)",
     "::ffff:169.254.169.254": "cloud metadata",
-    "::ffff:10.0.0.1": "private (IPv4 10.0.0.1",
-    "2002:7f00:1::": "loopback (IPv4 127.0.0.1",  # 6to4
-    "64:ff9b::a00:1": "private (IPv4 10.0.0.1",  # NAT64
-    "2001:0:4136:e378:8000:63bf:80ff:fffe": "loopback (IPv4 127.0.0.1",  # Teredo client 127.0.0.1
+    "::ffff:10.0.0.1": "private address (IPv4 10.0.0.1",
+    "2002:7f00:1::": "loopback address (IPv4 127.0.0.1",  # 6to4
+    "64:ff9b::a00:1": "private address (IPv4 10.0.0.1",  # NAT64
+    "2001:0:4136:e378:8000:63bf:80ff:fffe": "loopback address (IPv4 127.0.0.1",  # Teredo client 127.0.0.1
 }
 PUBLIC = ["8.8.8.8", "93.184.216.34", "1.1.1.1", "2606:4700::1111", "2a00:1450:4001::1",
           "::ffff:8.8.8.8", "64:ff9b::808:808"]
@@ -100,8 +100,8 @@ def test_a_name_with_only_public_addresses_passes():
 
 
 @pytest.mark.parametrize(("url", "words"), [
-    ("http://mixed.example/", "mixed.example resolves to 10.0.0.5, which is a private address"),
-    ("http://rebound.example:8080/", "loopback (IPv4 127.0.0.1 inside IPv6)"),
+    ("http://mixed.example/", "mixed.example resolves to 10.0.0.5, which is a private address; only public"),
+    ("http://rebound.example:8080/", "loopback address (IPv4 127.0.0.1 inside IPv6)"),
     ("http://metadata.example/latest/meta-data/", "cloud metadata"),
     ("http://unknown.example/", "could not be resolved"),
     ("http://empty.example/", "resolves to no address"),
@@ -197,8 +197,7 @@ def guarded_crawl(tmp_path_factory):
             "guarded": {"feeds": [allowed.url("/feed.xml")], "sitemaps": [allowed.url("/index.xml")],
                         "article_pattern": r"/a/\d+\.html$", "allow_private_addresses": None},
         })
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EXPOWATCH_")}
-        env.update(XDG_DATA_HOME=str(tmp / "xdg"), **{ALLOW_ENV: f"127.0.0.1:{allowed.port}"})
+        env = crawl_env(tmp, **{ALLOW_ENV: f"127.0.0.1:{allowed.port}"})
         db = tmp / "store.db"
         outcome = run_measured(["crawl", "--sources-file", str(sources), "--db", str(db)], env, timeout=90, workdir=tmp)
         yield {"outcome": outcome, "runs": runs(db), "stored": stored(db), "private": private, "other": other,
@@ -212,8 +211,8 @@ def test_a_loopback_source_is_refused_before_any_request_and_exits_1(guarded_cra
     assert private.paths() == []  # not even robots.txt
     feed_url = private.url("/feed.xml")
     assert run.status == "failed"
-    assert run.errors_for(feed_url) == ["AddressRefused: refused: 127.0.0.1 is a loopback address, not a public "
-                                        "one (a source may reach it only with allow_private_addresses = true)"]
+    assert run.errors_for(feed_url) == ["AddressRefused: refused: 127.0.0.1 is a loopback address; only public "
+                                        "addresses are fetched unless the source sets allow_private_addresses = true"]
     assert "expowatch: error: source private: source unreachable" in outcome.stderr
     assert f"{feed_url}: AddressRefused: refused: 127.0.0.1 is a loopback address" in outcome.stderr
 
