@@ -1,4 +1,13 @@
-"""The scheduler service (APScheduler): not built yet; see issue 9.
+"""The scheduler service: every enabled source on its own cron schedule, unattended.
 
-Until then, run `expowatch crawl` from cron.
+    triggers.py  cron lines (5 fields, or 6 with seconds) as APScheduler triggers; pure
+    service.py   SchedulerService: jobs in the store's database, serve() and run_once()
+    jobs.py      the module-level function the stored jobs call
+    runner.py    CrawlRunner: `expowatch crawl SOURCE` subprocesses, timeout, global limit
+    lock.py      one scheduler per store (flock beside SQLite, advisory lock on PostgreSQL)
+    records.py   run records as plain data and their queries
+    health.py    source health: a pure judgement over run records
+    monitor.py   health of the declared sources from the store
+
+See docs/scheduling.md.
 """

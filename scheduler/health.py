@@ -126,7 +126,7 @@ def _consecutive_failures(done: Sequence[RunRecord], policy: HealthPolicy, found
         since = done[-streak].started_at
         detail = f"{last.status}: {last.message or 'no message'}"
         if streak >= policy.failures_unhealthy:
-            found.problems.append(f"{streak} failed runs in a row since {since:%Y-%m-%d %H:%M} UTC (last {detail})")
+            found.problems.append(f"{streak} failed run{'s' if streak > 1 else ''} in a row since {since:%Y-%m-%d %H:%M} UTC (last {detail})")
         else:
             found.warnings.append(f"last run {detail}")
     return streak

@@ -178,11 +178,16 @@ class CrawlRunner:
             run_id = self._open_run(entry.source)
             env = {**os.environ, RUN_ID_ENV: str(run_id)}
             logger.info("%s: crawl started (run %d)", entry.source, run_id)
-            entry.process = subprocess.Popen(
-                crawl_command(entry.source, self.config), env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                start_new_session=True,
-            )
+            try:
+                entry.process = subprocess.Popen(
+                    crawl_command(entry.source, self.config), env=env, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                with self._db.begin() as session:
+                    end_run(session, run_id, "failed", f"the crawl process could not be started: {exc}")
+                return CrawlOutcome(entry.source, "failed", run_id=run_id, summary=f"could not start: {exc}")
         process = entry.process
         try:
             output, _ = process.communicate(timeout=self.config.timeout)

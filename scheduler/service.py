@@ -171,6 +171,18 @@ def sync_jobs(scheduler: BaseScheduler, plan: Mapping[str, PlannedJob], *, now: 
     return [scheduler.get_job(job_id) for job_id in plan]
 
 
+def make_due_again(scheduler: BaseScheduler, fired: Mapping[str, datetime]) -> list[str]:
+    """Set each job's next run time back to when its run fired (job id -> time), unless it is due
+    earlier already; returns the names of the jobs changed."""
+    changed = []
+    for job_id, when in fired.items():
+        job = scheduler.get_job(job_id)
+        if job is not None and (job.next_run_time is None or job.next_run_time > when):
+            scheduler.modify_job(job_id, next_run_time=when)
+            changed.append(job.name)
+    return changed
+
+
 def last_due_time(trigger, next_run_time: datetime, now: datetime) -> datetime:
     """The latest fire time at or before now, from a due next_run_time (what coalescing runs)."""
     last = next_run_time
@@ -207,6 +219,11 @@ class SchedulerService:
     def _sync(self, scheduler: BaseScheduler, now: datetime, *, new_jobs_due: bool) -> list[Job]:
         return sync_jobs(scheduler, self.plan, now=now, misfire_grace=self.config.misfire_grace,
                          new_jobs_due=new_jobs_due)
+
+    @property
+    def stop_requested(self) -> bool:
+        """A SIGTERM / SIGINT arrived: the service or pass is ending early."""
+        return self._stop_requested.is_set()
 
     # ---- the service -------------------------------------------------------
     def serve(self) -> None:
@@ -259,11 +276,8 @@ class SchedulerService:
             return
         store = self._job_store()
         try:
-            for job_id, fired in self._unfinished.items():
-                job = store.get_job(job_id)
-                if job is not None and (job.next_run_time is None or job.next_run_time > fired):
-                    store.modify_job(job_id, next_run_time=fired)
-                    logger.info("%s: run cut short by the shutdown is due again at the next start", job.name)
+            for source in make_due_again(store, self._unfinished):
+                logger.info("%s: its run cut short by the shutdown is due again at the next start", source)
         finally:
             store.shutdown()
 
@@ -346,7 +360,11 @@ class SchedulerService:
             store.shutdown()
 
     def _once_job(self, store: BaseScheduler, job: Job, now: datetime) -> CrawlOutcome:
-        outcome = self.runner.run(job.name)
+        try:
+            outcome = self.runner.run(job.name)
+        except Exception as exc:  # the store went away mid-pass: this source's failure, not the pass's
+            logger.exception("%s: could not run its crawl", job.name)
+            return CrawlOutcome(job.name, "failed", summary=f"{type(exc).__name__}: {exc}")
         self._log_outcome(outcome)
         if outcome.completed:
             self._advance(store, job, now)

@@ -101,6 +101,15 @@ def runs_of(db_url: str, source: str):
         return list(reversed(list_runs(session, sources=[source])))
 
 
+def stored_next_run(db_url: str, source: str) -> datetime:
+    store = open_job_store(db_url)
+    store.start(paused=True)
+    try:
+        return store.get_job(f"crawl:{source}").next_run_time
+    finally:
+        store.shutdown()
+
+
 def launches(service: Service, source: str) -> list[datetime]:
     """When the service started each crawl of source (from its log lines)."""
     found = []
@@ -181,12 +190,7 @@ def test_a_killed_service_catches_a_missed_run_up_once_on_restart_and_a_second_o
     runs = runs_of(sqlite_url, site)
     assert [r.status for r in runs] == ["ok"]  # two missed slots, one run
     assert "not started" not in restarted.text()  # and no second one attempted behind it
-    store = open_job_store(sqlite_url)
-    store.start(paused=True)
-    try:
-        next_run = store.get_job(f"crawl:{site}").next_run_time
-    finally:
-        store.shutdown()
+    next_run = stored_next_run(sqlite_url, site)
     assert next_run > runs[0].started_at and next_run.second == slots[0]
 
 
@@ -227,7 +231,7 @@ def test_once_runs_what_is_due_once_and_a_crawl_over_its_timeout_is_ended_and_re
         web, tmp_path, sqlite_url, run_cli):
     site = "technews"
     src = sources_file(web, tmp_path / "sources.toml", [site])
-    once = ["schedule", "--once", "--db", sqlite_url, "--sources-file", str(src), "--kill-grace", "30"]
+    once = ["schedule", "--once", "-v", "--db", sqlite_url, "--sources-file", str(src), "--kill-grace", "30"]
     result = run_cli(*once, "--timeout", "1")  # a new source is due at once; a crawl cannot finish in 1 s
     assert result.returncode == 1
     assert f"source {site}: timeout" in result.stderr
@@ -237,3 +241,15 @@ def test_once_runs_what_is_due_once_and_a_crawl_over_its_timeout_is_ended_and_re
     result = run_cli(*once)  # the timed-out run was its run for this slot: nothing is due until the next
     assert result.returncode == 0 and "0 of 1 source(s) due" in result.stderr
     assert len(runs_of(sqlite_url, site)) == 1
+
+
+def test_sigterm_during_a_pass_ends_the_crawl_cleanly_and_leaves_the_source_due(web, tmp_path, sqlite_url, cli_env):
+    site = "technews"
+    src = sources_file(web, tmp_path / "sources.toml", [site])
+    one_pass = Service(["--once", "-v", "--grace", "0", "--db", sqlite_url, "--sources-file", str(src)], cli_env)
+    one_pass.wait_for(rf"{site}: crawl started")
+    assert one_pass.stop(signal.SIGTERM) == 1
+    assert f"interrupted; due again at the next pass: {site}" in one_pass.text()
+    [run] = runs_of(sqlite_url, site)
+    assert run.status == "partial" and run.finished_at is not None  # nothing left "running"
+    assert stored_next_run(sqlite_url, site) <= datetime.now(timezone.utc)

@@ -20,6 +20,7 @@ from scheduler.service import (
     JOB_TABLE,
     ScheduleError,
     last_due_time,
+    make_due_again,
     open_job_store,
     plan_jobs,
     sync_jobs,
@@ -174,6 +175,23 @@ def test_for_one_pass_a_new_source_is_due_now(store_url):
     now = datetime.now(UTC)
     jobs = synced(store_url, plan_jobs([source("a", "0 0 1 1 *")]), now, new_jobs_due=True)
     assert jobs["crawl:a"].next_run_time == now
+
+
+def test_a_run_cut_short_by_a_shutdown_is_put_back_as_due(store_url):
+    now = datetime.now(UTC)
+    plan = plan_jobs([source("a", "*/5 * * * *"), source("b", "*/5 * * * *")])
+    synced(store_url, plan, now)
+    fired = now - timedelta(minutes=1)
+    store = open_job_store(store_url)
+    store.start(paused=True)
+    try:
+        assert make_due_again(store, {"crawl:a": fired}) == ["a"]
+        assert make_due_again(store, {"crawl:a": now}) == []  # already due earlier
+    finally:
+        store.shutdown()
+    again = synced(store_url, plan, now)
+    assert again["crawl:a"].next_run_time == fired  # caught up at the next start
+    assert again["crawl:b"].next_run_time > now
 
 
 # ---- the lock -------------------------------------------------------------------------------------

@@ -95,6 +95,8 @@ def health(
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
     failures: Annotated[int, typer.Option("--failures", min=1,
                                           help="Failed runs in a row that make a source unhealthy.")] = 2,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems (nothing when all is well): "
+                                                              "for cron, which mails any output.")] = False,
     sources_file: SourcesFileOption = None,
     db: DbOption = None,
 ) -> None:
@@ -119,6 +121,10 @@ def health(
     report = health_report(url, chosen, policy=HealthPolicy(failures_unhealthy=failures))
     if fmt is OutputFormat.json:
         typer.echo(json.dumps([h.to_json() for h in report], ensure_ascii=False, indent=2))
+    elif quiet:
+        for h in report:
+            for problem in h.problems:
+                typer.echo(f"{h.source}: unhealthy: {problem}")
     else:
         from rich.console import Console
         from rich.table import Table

@@ -34,13 +34,15 @@ class _ReportedElsewhere(logging.Filter):
         return not str(record.msg).startswith(REPORTED_BY_THE_SERVICE)
 
 
-def configure_logging(verbose: bool) -> None:
-    """Service log lines on stderr; APScheduler's own warnings and errors, its chatter only with --verbose."""
+def configure_logging(verbose: bool, *, once: bool) -> None:
+    """Log lines on stderr: the service logs every crawl; a pass (--once) only problems unless it
+    runs on a terminal or with --verbose, so cron mails only what needs reading. APScheduler's own
+    warnings and errors always, its chatter only with --verbose."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.setLevel(logging.WARNING if once and not verbose and not sys.stderr.isatty() else logging.INFO)
     aps = logging.getLogger("apscheduler")
     aps.setLevel(logging.INFO if verbose else logging.WARNING)
     if not verbose:
@@ -64,7 +66,8 @@ def schedule(
     schedule_override: Annotated[list[str] | None, typer.Option(
         "--schedule-override", metavar="NAME=CRON",
         help="Run a source on this schedule instead of its declared one (5 fields, or 6 with seconds first).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also log APScheduler's own messages.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="Log every crawl of a pass even in cron, and APScheduler's own messages.")] = False,
 ) -> None:
     """Run every enabled source on its cron schedule, each crawl in its own process.
 
@@ -89,7 +92,7 @@ def schedule(
         fail(str(exc))
     if not service.plan:
         fail("no enabled sources to schedule: declare some in a sources file (--sources-file)")
-    configure_logging(verbose)
+    configure_logging(verbose, once=once)
     try:
         if not once:
             service.serve()
@@ -100,5 +103,9 @@ def schedule(
     failed = [o for o in outcomes if o.status in ("failed", "timeout")]
     for outcome in failed:
         print(f"expowatch: error: source {outcome.source}: {outcome.status}: {outcome.summary}", file=sys.stderr)
-    if failed:
+    cut_short = [o.source for o in outcomes if not o.completed]
+    if service.stop_requested:
+        print(f"expowatch: error: interrupted; due again at the next pass: {', '.join(cut_short) or 'none'}",
+              file=sys.stderr)
+    if failed or service.stop_requested:
         raise typer.Exit(1)
