@@ -8,6 +8,8 @@ import os
 from typing import Any
 
 from scrapy import signals
+from scrapy.utils.defer import deferred_from_coro
+from twisted.internet import task
 
 from storage.engine import resolve_db_url, session_factory
 from storage.models import CrawlRun
@@ -21,6 +23,11 @@ MAX_ERRORS_KEPT = 200  # a run against a dead site can produce thousands; keep t
 # hands its id over in this environment variable (or the setting of the same name), so that it
 # can still close the row when it has to end or kill the crawl.
 RUN_ID_ENV = "EXPOWATCH_RUN_ID"
+# ... and its own pid in this one: a crawl whose scheduler died (SIGKILL, OOM) stops itself
+# cleanly instead of running on unsupervised, past its timeout, beside the next crawl of its source.
+SCHEDULER_PID_ENV = "EXPOWATCH_SCHEDULER_PID"
+SCHEDULER_CHECK_SECONDS = 1.0  # how often a scheduled crawl looks for its scheduler: cheap (getppid)
+SCHEDULER_GONE = "scheduler_gone"  # the close reason then (the run is recorded as partial)
 
 
 def judge_run(*, close_reason: str, discovery_ok: int, discovery_failed: int,
@@ -46,6 +53,7 @@ class CrawlRunRecorder:
         self.crawler = crawler
         self.db = session_factory(resolve_db_url(crawler.settings.get("EXPOWATCH_DB_URL")))
         self.run_id: int | None = None
+        self._watch: task.LoopingCall | None = None
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -59,6 +67,17 @@ class CrawlRunRecorder:
             source_id = ensure_source(session, src.name, homepage=src.homepage,
                                       language=src.language, timezone_name=src.timezone)
             self.run_id = self._handed_over_run(session, source_id) or start_run(session, source_id)
+        scheduler_pid = os.environ.get(SCHEDULER_PID_ENV)
+        if scheduler_pid and scheduler_pid.isdigit():
+            self._watch = task.LoopingCall(self._check_scheduler, int(scheduler_pid))
+            self._watch.start(SCHEDULER_CHECK_SECONDS, now=False)
+
+    def _check_scheduler(self, scheduler_pid: int) -> None:
+        if os.getppid() == scheduler_pid:
+            return
+        logger.warning("the scheduler (pid %d) that started this crawl is gone: stopping", scheduler_pid)
+        self._watch.stop()
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason=SCHEDULER_GONE))
 
     def _handed_over_run(self, session, source_id: int) -> int | None:
         """The run row the scheduler opened for this crawl, if it handed one over for this source."""
@@ -77,6 +96,8 @@ class CrawlRunRecorder:
         return run_id
 
     def spider_closed(self, spider, reason: str) -> None:
+        if self._watch is not None and self._watch.running:
+            self._watch.stop()
         stats = self.crawler.stats.get_stats()
         count = lambda key: int(stats.get(STAT_PREFIX + key, 0))  # noqa: E731
         new, dup, skipped = count("articles_new"), count("articles_duplicate"), count("articles_skipped")

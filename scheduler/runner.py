@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from crawler.runrecord import RUN_ID_ENV
+from crawler.runrecord import RUN_ID_ENV, SCHEDULER_PID_ENV
 from scheduler.records import RUNNING, end_run, get_run
 from spiders.sources import Source
 from storage.engine import session_factory
@@ -176,8 +176,7 @@ class CrawlRunner:
             if entry.ended_by or not self._accepting:
                 return CrawlOutcome(entry.source, NOT_STARTED, summary="the service is stopping")
             run_id = self._open_run(entry.source)
-            env = {**os.environ, RUN_ID_ENV: str(run_id)}
-            logger.info("%s: crawl started (run %d)", entry.source, run_id)
+            env = {**os.environ, RUN_ID_ENV: str(run_id), SCHEDULER_PID_ENV: str(os.getpid())}
             try:
                 entry.process = subprocess.Popen(
                     crawl_command(entry.source, self.config), env=env, stdin=subprocess.DEVNULL,
@@ -188,6 +187,7 @@ class CrawlRunner:
                 with self._db.begin() as session:
                     end_run(session, run_id, "failed", f"the crawl process could not be started: {exc}")
                 return CrawlOutcome(entry.source, "failed", run_id=run_id, summary=f"could not start: {exc}")
+            logger.info("%s: crawl started (run %d, pid %d)", entry.source, run_id, entry.process.pid)
         process = entry.process
         try:
             output, _ = process.communicate(timeout=self.config.timeout)
