@@ -144,6 +144,9 @@ class GenericSourceSpider(scrapy.Spider):
             errback=self.request_failed,
             meta={KIND: kind, DEPTH: depth, "handle_httpstatus_list": [304], **meta},
             priority=10,  # discovery first: it decides what else to fetch
+            # The spider de-duplicates itself (discovery_seen, requested); Scrapy's filter would
+            # silently drop a redirect back to a URL of this run, so a redirect loop went unrecorded.
+            dont_filter=True,
         )
 
     def _not_modified(self, response: Response) -> bool:
@@ -276,7 +279,7 @@ class GenericSourceSpider(scrapy.Spider):
             if listing.published:
                 meta[LISTED_DATE] = listing.published.isoformat()
             requests.append(Request(listing.url, callback=self.parse_article, errback=self.request_failed,
-                                    meta=meta))
+                                    meta=meta, dont_filter=True))
         # Stored during this run (found first in a feed, say) still counts as new for paging:
         # otherwise a first crawl would stop at a list page the feed had already covered.
         new = sum(1 for c in candidates if c not in seen or c in self.requested)
@@ -333,10 +336,28 @@ class GenericSourceSpider(scrapy.Spider):
                 return
             reason = response.meta.get(GAVE_UP) or f"HTTP {response.status}"
         else:
-            reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+            reason = self.failure_reason(failure)
         if kind != "article":
             self.discovery["failed"] += 1
         self.record_error(request.url, reason, kind)
+
+    def failure_reason(self, failure: Failure) -> str:
+        """The exception's name and message; in words where Scrapy gives no message."""
+        name = failure.type.__name__
+        message = failure.getErrorMessage().strip()
+        if not message or message == name:
+            settings, meta = self.crawler.settings, failure.request.meta
+            words = {
+                "DownloadCancelledError": "download cancelled: body larger than DOWNLOAD_MAXSIZE "
+                                          f"({meta.get('download_maxsize', settings.getint('DOWNLOAD_MAXSIZE'))} bytes)",
+                "ResponseDataLossError": "connection closed before the whole body (Content-Length) arrived",
+                "DownloadTimeoutError": "no complete answer within DOWNLOAD_TIMEOUT "
+                                        f"({meta.get('download_timeout', settings.getfloat('DOWNLOAD_TIMEOUT')):g} s)",
+                "DownloadConnectionRefusedError": "connection refused",
+                "CannotResolveHostError": "the host name could not be resolved",
+            }
+            message = words.get(name, "the download failed without details")
+        return f"{name}: {message}"
 
     def record_error(self, url: str, reason: str, kind: str = "discovery") -> None:
         """Remember a failure with its URL for the run record and the exit status."""

@@ -6,6 +6,7 @@ ScriptedSite is shared with tests/test_politeness.py.
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 import re
@@ -14,7 +15,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
@@ -228,6 +231,44 @@ def test_pagination_traps_end(tmp_path, site, run_cli):
     assert "page cap max_pages = 6 reached" in proc.stderr
     assert sorted(looping.paths()) == ["/b/1.html", "/b/2.html", "/list", "/list?page=2", "/robots.txt"]
     assert len(stored_urls(db)) == 3 + 2
+
+
+# -- sitemaps ------------------------------------------------------------------------------
+
+
+def test_sitemap_index_with_gzip_and_news_children_skips_unchanged_children(tmp_path, site, run_cli):
+    """An index of a gzipped archive sitemap (old lastmod) and a Google News sitemap (lastmod
+    moves on each fetch): the second crawl reads the index, skips the archive, re-reads the news."""
+
+    def index(path: str, nth: int) -> Reply:
+        now = (datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat(timespec="seconds")  # after any earlier read
+        body = ('<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                "<sitemap><loc>/archive.xml.gz</loc><lastmod>2020-01-01</lastmod></sitemap>"
+                f"<sitemap><loc>/news.xml</loc><lastmod>{now}</lastmod></sitemap></sitemapindex>")
+        return 200, {"Content-Type": "application/xml"}, body.encode()
+
+    archive = ('<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+               + "".join(f"<url><loc>/e/{n}.html</loc><lastmod>2019-0{n}-01</lastmod></url>" for n in (1, 2))
+               + "</urlset>")
+    news = ('<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+            'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url><loc>/e/3.html</loc>'
+            "<news:news><news:publication_date>2024-06-02T18:45:00+08:00</news:publication_date></news:news>"
+            "</url></urlset>")
+    web = site({
+        "/sitemap_index.xml": index,
+        "/archive.xml.gz": (200, {"Content-Type": "application/x-gzip"}, gzip.compress(archive.encode())),
+        "/news.xml": (200, {"Content-Type": "application/xml"}, news.encode()),
+        r"/e/\d+\.html": lambda path, nth: article_page(50 + int(re.search(r"\d+", path).group())),
+    })
+    sources = tmp_path / "sources.toml"
+    sources.write_text(source_toml("maps", sitemaps=[web.url("/sitemap_index.xml")], article_pattern=r"/e/\d+\.html$"))
+    db = tmp_path / "store.db"
+    for _ in range(2):
+        proc = run_cli("crawl", "--sources-file", str(sources), "--db", str(db))
+        assert proc.returncode == 0, proc.stderr
+    assert stored_urls(db) == {web.url(f"/e/{n}.html") for n in (1, 2, 3)}
+    assert Counter(web.paths()) == Counter({"/robots.txt": 2, "/sitemap_index.xml": 2, "/news.xml": 2,
+                                            "/archive.xml.gz": 1, "/e/1.html": 1, "/e/2.html": 1, "/e/3.html": 1})
 
 
 # -- interrupted crawls ---------------------------------------------------------------------
