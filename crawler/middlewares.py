@@ -197,6 +197,8 @@ class ConditionalGetMiddleware:
     def process_request(self, request: Request) -> None:
         if request.meta.get(KIND) not in DISCOVERY_KINDS:
             return
+        if getattr(self.crawler.spider, "backfill", False):  # resuming an unfinished run: read every page
+            return
         with self.db() as session:
             entry = load_validators(session, request.url)
         if entry is None:

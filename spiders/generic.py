@@ -7,6 +7,7 @@ discovery pages, and those are conditional GETs (crawler/middlewares.py).
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from twisted.python.failure import Failure
 
 from crawler.encoding import decode_html
 from crawler.items import FetchedPage
+from crawler.runrecord import RUN_ID_ENV
 from crawler.middlewares import GAVE_UP, KIND
 from crawler.urls import canonical_url
 from spiders.discovery import (
@@ -37,6 +39,7 @@ from spiders.httpcache import checked_at
 from spiders.sources import Source
 from storage.engine import resolve_db_url, session_factory
 from storage.migrate import ensure_schema
+from storage.overview import previous_run_unfinished
 from storage.store import known_urls
 
 # Request meta keys (besides crawler.middlewares.KIND).
@@ -108,9 +111,21 @@ class GenericSourceSpider(scrapy.Spider):
             url = resolve_db_url(settings.get("EXPOWATCH_DB_URL"))
             ensure_schema(url)  # `scrapy crawl NAME` may be the store's first use; cheap when current
             spider.db = session_factory(url)
-        spider.backfill = settings.getbool("EXPOWATCH_BACKFILL")
+        spider.backfill = settings.getbool("EXPOWATCH_BACKFILL") or spider._resuming(settings)
         spider.article_limit = settings.getint("EXPOWATCH_ARTICLE_LIMIT")  # 0: no limit
         return spider
+
+    def _resuming(self, settings) -> bool:
+        """Page to the end when the last crawl of this source was killed, cut short or failed."""
+        if self.db is None:
+            return False
+        handed_over = settings.get(RUN_ID_ENV) or os.environ.get(RUN_ID_ENV)
+        exclude = int(handed_over) if handed_over and str(handed_over).isdigit() else None
+        with self.db() as session:
+            unfinished = previous_run_unfinished(session, self.source.name, exclude_run_id=exclude)
+        if unfinished:
+            self.logger.info("%s: the last crawl did not finish; paging to the end to resume it", self.source.name)
+        return unfinished
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -128,3 +128,25 @@ def test_extract_prints_the_fields_the_pipeline_stores(replica, sources_file, tm
     assert datetime.fromisoformat(data["published_at"]) == datetime.fromisoformat(page.expected["published"])
     assert data["language"] == page.expected["language"]
     assert all(snippet in data["text"] for snippet in page.expected["must_contain"])
+
+
+@pytest.mark.parametrize("last_run_finished", [True, False], ids=["after-ok-run", "after-killed-run"])
+def test_a_crawl_after_an_unfinished_run_pages_to_the_end(replica, sources_file, db_url, run_cli, last_run_finished):
+    """A killed run may have stored page 1 and never reached page 2: the next run must page on."""
+    site = "technews"  # list pages only: 3 pages
+    first_page_only = sources_file.parent / "first-page.toml"
+    first_page_only.write_text(sources_file.read_text().replace("[[source]]\n", "[[source]]\nmax_pages = 1\n"))
+    run_cli("crawl", site, "--sources-file", str(first_page_only), "--db", db_url, check=True)
+    page_one = set(stored(db_url, site))
+    expected = {canonical_url(e.url) for e in expected_for(replica, site)}
+    assert page_one and page_one < expected
+    if not last_run_finished:
+        from storage.store import ensure_source, start_run
+
+        with session_factory(db_url).begin() as session:  # what a crawl killed mid-way leaves behind
+            start_run(session, ensure_source(session, site))
+    run_cli("crawl", site, "--sources-file", str(sources_file), "--db", db_url, check=True)
+    if last_run_finished:
+        assert set(stored(db_url, site)) == page_one  # incremental: page 1 had nothing new, so stop
+    else:
+        assert set(stored(db_url, site)) == expected  # resumed: every older page read again
