@@ -21,6 +21,7 @@ class FetchedPage:
     content_type: str | None
     fetched_at: datetime
     redirect_urls: list[str] = field(default_factory=list)
+    listed_date: str | None = None  # ISO date the feed or sitemap gave the article, if any
     skip_reason: str | None = None
     extracted: ExtractedArticle | None = field(default=None, repr=False)
     tags: list = field(default_factory=list)  # crawler.events.EventTag, set by TagPipeline

@@ -7,6 +7,8 @@ last stage can count it in the run and remember it in the store.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 
@@ -26,6 +28,22 @@ from storage.store import ArticleRecord, ensure_source, record_skipped_page, sto
 logger = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def date_from_listing(doc: ExtractedArticle, listed: str, zone: str) -> None:
+    """Fall back to the date a feed or sitemap gave, when the page itself shows none."""
+    if doc.published_at is not None or doc.date_flag:
+        return
+    try:
+        when = datetime.fromisoformat(listed)
+    except ValueError:
+        return
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(zone))
+    doc.published_at = when.astimezone(timezone.utc)
+    doc.published_raw = listed
+    doc.date_source = "listing"
+    doc.published_precision = "second" if "T" in listed else "day"
 
 
 class _Stage:
@@ -76,6 +94,8 @@ class ExtractPipeline(_Stage):
             raise DropItem(f"extraction failed for {item.url}") from exc
         if item.extracted.skip_reason:
             item.skip_reason = item.extracted.skip_reason
+        elif item.listed_date:
+            date_from_listing(item.extracted, item.listed_date, self.spider.source.timezone)
         return item
 
 

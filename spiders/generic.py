@@ -331,6 +331,7 @@ class GenericSourceSpider(scrapy.Spider):
             content_type=content_type,
             fetched_at=datetime.now(timezone.utc),
             redirect_urls=list(response.meta.get("redirect_urls", [])),
+            listed_date=response.meta.get(LISTED_DATE),
         )
 
     # -- failures --------------------------------------------------------------------
