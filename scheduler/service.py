@@ -139,7 +139,8 @@ def open_job_store(db_url: str, *, misfire_grace: int = DEFAULT_MISFIRE_GRACE, w
 
 
 def sync_jobs(scheduler: BaseScheduler, plan: Mapping[str, PlannedJob], *, now: datetime,
-              misfire_grace: int = DEFAULT_MISFIRE_GRACE, new_jobs_due: bool = False) -> list[Job]:
+              misfire_grace: int = DEFAULT_MISFIRE_GRACE, new_jobs_due: bool = False,
+              report_missed: bool = True) -> list[Job]:
     """Make the stored jobs match the plan; returns the planned jobs as stored.
 
     An unchanged job keeps its stored next run time (a past one is a missed run, caught up
@@ -151,7 +152,7 @@ def sync_jobs(scheduler: BaseScheduler, plan: Mapping[str, PlannedJob], *, now: 
         old = stored.pop(job_id, None)
         if old is not None and old.next_run_time is not None and _same_trigger(old.trigger, planned.trigger):
             next_run_time = old.next_run_time
-            if next_run_time <= now:
+            if next_run_time <= now and report_missed:
                 logger.info("%s: run due %s was missed while the scheduler was down: catching up once",
                             planned.source, next_run_time.isoformat(timespec="seconds"))
         elif old is None and new_jobs_due:
@@ -218,7 +219,7 @@ class SchedulerService:
 
     def _sync(self, scheduler: BaseScheduler, now: datetime, *, new_jobs_due: bool) -> list[Job]:
         return sync_jobs(scheduler, self.plan, now=now, misfire_grace=self.config.misfire_grace,
-                         new_jobs_due=new_jobs_due)
+                         new_jobs_due=new_jobs_due, report_missed=not new_jobs_due)
 
     @property
     def stop_requested(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store
+from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store, redact
 from crawler.cli.sources import load_registry
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
@@ -74,6 +74,8 @@ def schedule(
     Stops cleanly on SIGTERM / SIGINT. A second scheduler on the same store refuses to
     start. With --once: crawl the sources that are due, then exit (1 if a crawl failed).
     """
+    from sqlalchemy.exc import OperationalError
+
     from scheduler.lock import SchedulerLockError
     from scheduler.runner import RunnerConfig
     from scheduler.service import ScheduleError, SchedulerService, ServiceConfig
@@ -100,6 +102,8 @@ def schedule(
         outcomes = service.run_once()
     except SchedulerLockError as exc:
         fail(str(exc))
+    except OperationalError as exc:
+        fail(f"the store {redact(url)} failed: {exc.orig}")
     failed = [o for o in outcomes if o.status in ("failed", "timeout")]
     for outcome in failed:
         print(f"expowatch: error: source {outcome.source}: {outcome.status}: {outcome.summary}", file=sys.stderr)
