@@ -83,7 +83,8 @@ def search(
 
     with run_query(db, request, default_limit=SEARCH_LIMIT) as (session, query):
         hits = run_search(session, query)
-        total = count(session, query) if fmt is OutputFormat.table else len(hits)
+        last_page = bool(hits) and (query.limit is None or len(hits) < query.limit)
+        total = query.offset + len(hits) if last_page or fmt is not OutputFormat.table else count(session, query)
         with quiet_broken_pipe():
             if fmt is OutputFormat.table:
                 print_table(hits, request.tz, total, query.offset)
