@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-from datasketch import MinHash
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -124,6 +123,8 @@ class Signature:
 
 def signature(shingle_set: Iterable[str], num_perm: int = NUM_PERM) -> Signature:
     """MinHash signature of a shingle set (datasketch, scheme and seed pinned)."""
+    from datasketch import MinHash  # imported here: datasketch pulls in scipy (~1 s per process)
+
     items = [s.encode("utf-8") for s in shingle_set]
     mh = MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=MINHASH_SCHEME)
     mh.update_batch(items)

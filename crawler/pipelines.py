@@ -80,7 +80,12 @@ class ExtractPipeline(_Stage):
 
     def __init__(self, crawler):
         super().__init__(crawler)
-        self.pool = extraction_pool(crawler.settings.getint("EXPOWATCH_EXTRACT_WORKERS") or None)
+        self.workers = crawler.settings.getint("EXPOWATCH_EXTRACT_WORKERS") or None
+
+    @property
+    def pool(self):
+        """Started on the first article: a crawl that finds nothing new never pays for it."""
+        return extraction_pool(self.workers)
 
     async def process_item(self, item: FetchedPage) -> FetchedPage:
         if item.skip_reason:
