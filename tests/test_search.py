@@ -223,13 +223,13 @@ def test_one_row_per_story_unless_all_copies(store):
     (SearchQuery("智博 OR robots", languages=("zh",), since=utc(2019, 1, 1)), {"sce-zh"}),
 ])
 def test_filters_combine(store, monkeypatch, query, expected):
-    import storage.queries
+    import storage.search_sql
 
     db_url, ids = store
     everything = run(db_url, replace(query, limit=None))
     assert keys(ids, everything) == expected
     for dense_factor in (0, 10**9):  # a page found from the filters' ids, or by walking the date index
-        monkeypatch.setattr(storage.queries, "DENSE_FACTOR", dense_factor)
+        monkeypatch.setattr(storage.search_sql, "DENSE_FACTOR", dense_factor)
         assert [i for o in (0, 2, 4) for i in run(db_url, replace(query, limit=2, offset=o))] == everything
 
 
@@ -324,7 +324,7 @@ def test_search_migration_downgrades_and_indexes_existing_articles_on_upgrade(db
 @pytest.mark.parametrize("sort", ["published", "first_seen"])
 def test_every_page_plan_gives_the_same_pages(store, monkeypatch, sort):
     """Text index first, or the date index first testing each article (against the matches, or by LIKE)."""
-    import storage.queries
+    import storage.search_sql
 
     db_url, ids = store
     for text in SEARCHES:
@@ -333,8 +333,8 @@ def test_every_page_plan_gives_the_same_pages(store, monkeypatch, sort):
         # (nothing or too little found there: it falls back to the date index)
         for plan, window in (("index", 0), ("date-index", 0), ("date-like", 10**6), ("date-like", 0),
                              ("date-like", 2)):
-            monkeypatch.setattr(storage.queries, "_page_plan", lambda *args, plan=plan: (plan, []))
-            monkeypatch.setattr(storage.queries, "LIKE_WINDOW", window)
+            monkeypatch.setattr(storage.search_sql, "page_plan", lambda *args, plan=plan: (plan, []))
+            monkeypatch.setattr(storage.search_sql, "LIKE_WINDOW", window)
             pages[plan, window] = [run(db_url, SearchQuery(text, sort=sort, limit=2, offset=o)) for o in (0, 2, 4)]
         assert len(set(map(repr, pages.values()))) == 1, (text, pages)
         pages["index"] = pages["index", 0]
@@ -345,18 +345,18 @@ def test_every_page_plan_gives_the_same_pages(store, monkeypatch, sort):
 
 def test_page_plan_follows_how_many_articles_match(sqlite_url, monkeypatch):
     """(SQLite only: PostgreSQL's planner decides for itself.)"""
-    import storage.queries
-    from storage.queries import _page_plan
+    import storage.search_sql
+    from storage.search_sql import page_plan
     from storage.query_syntax import fts5_expression
 
     build_store(sqlite_url)
     with session_factory(sqlite_url, for_writing=False)() as session:
         def plan(text):
-            return _page_plan(session, SearchQuery(text, limit=1), fts5_expression(parse_query(text)))[0]
-        monkeypatch.setattr(storage.queries, "DENSE_FACTOR", 0.3)  # dense from 0.3 * sqrt(1 * 7) = 0.79 matches
+            return page_plan(session, SearchQuery(text, limit=1), fts5_expression(parse_query(text)))[0]
+        monkeypatch.setattr(storage.search_sql, "DENSE_FACTOR", 0.3)  # dense from 0.3 * sqrt(1 * 7) = 0.79 matches
         assert plan("Meijiang") == "date-like"
         assert plan("Meijiang -École") == "date-index"  # LIKE would not fold É
         assert plan("nonexistent") == "ids"
-        monkeypatch.setattr(storage.queries, "DENSE_FACTOR", 1)
-        ids = _page_plan(session, SearchQuery("expo", limit=9), fts5_expression(parse_query("expo")))[1]
+        monkeypatch.setattr(storage.search_sql, "DENSE_FACTOR", 1)
+        ids = page_plan(session, SearchQuery("expo", limit=9), fts5_expression(parse_query("expo")))[1]
         assert sorted(ids) == sorted(run(sqlite_url, SearchQuery("expo", all_copies=True, limit=None)))
