@@ -25,6 +25,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest
@@ -191,12 +192,9 @@ def check_url(url: str, *, resolver: Resolver = system_resolver, allow: AllowLis
     target = Target.of(url)
     if allow.allows_host(target.host, target.port):
         return []
-    try:
-        literal = ipaddress.ip_address(target.host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        found = [literal]
+    literal = is_literal(target.host)
+    if literal:
+        found = [ipaddress.ip_address(target.host)]
     else:
         try:
             answers = list(resolver(target.host, target.port))
@@ -215,7 +213,7 @@ def check_url(url: str, *, resolver: Resolver = system_resolver, allow: AllowLis
             continue
         reason = non_public_reason(address)
         if reason:
-            shown = target.host if literal is not None else f"{target.host} resolves to {address}, which"
+            shown = target.host if literal else f"{target.host} resolves to {address}, which"
             raise AddressRefused(f"refused: {shown} is {reason}; {REFUSAL_HINT}")
     return found
 
@@ -228,7 +226,7 @@ class AddressGuardMiddleware:
     robots.txt request; robots.txt requests pass through it as well.
     """
 
-    crawler: object
+    crawler: Any
     resolver: Resolver = system_resolver
     allow: AllowList = field(default=NO_ALLOWANCE)
 
@@ -242,8 +240,11 @@ class AddressGuardMiddleware:
         stats.inc_value(STAT_CHECKED)
         source = getattr(self.crawler.spider, "source", None)
         try:
+            target = Target.of(request.url)  # the scheme rule holds for every source
             if source is not None and source.allow_private_addresses:
-                Target.of(request.url)  # the scheme rule holds for every source
+                return
+            if is_literal(target.host):  # nothing to resolve: judged here, without a thread
+                check_url(request.url, resolver=self.resolver, allow=self.allow)
                 return
             addresses = await maybe_deferred_to_future(
                 deferToThread(check_url, request.url, resolver=self.resolver, allow=self.allow))
@@ -251,7 +252,7 @@ class AddressGuardMiddleware:
             stats.inc_value(STAT_REFUSED)
             self._refused(request, str(exc))
             raise
-        pin_address(urlsplit(request.url).hostname or "", addresses)
+        pin_address(urlsplit(request.url).hostname or "", addresses)  # the name as Scrapy will resolve it
 
     def _refused(self, request: Request, reason: str) -> None:
         """Requests with the spider's errback are recorded there; others (robots.txt) here."""
@@ -264,16 +265,20 @@ class AddressGuardMiddleware:
             logger.warning("%s: %s: %s", name, request.url, reason)
 
 
+def is_literal(host: str) -> bool:
+    """True for an IP address written as one (what a URL's hostname gives: no brackets)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def pin_address(host: str, addresses: list[Address]) -> None:
     """Make Scrapy connect to the IPv4 address just checked, not to a fresh (rebound) DNS answer.
 
     Scrapy's resolver (CachingThreadedResolver, IPv4 only) answers from its DNS cache first.
     """
-    try:
-        ipaddress.ip_address(host)
-        return  # a literal address needs no lookup
-    except ValueError:
-        pass
     ipv4 = [a for a in addresses if a.version == 4]
     if ipv4:
         from scrapy.resolver import dnscache

@@ -226,7 +226,7 @@ def test_huge_and_endless_bodies_stop_at_download_maxsize(hostile):
     size, run = hostile["web"]["size"], hostile["runs"]["size"]
     assert size.url("/a/1.html") in hostile["stored"]
     assert "larger than download max size (10485760)" in run.errors_for(size.url("/a/3.html"))[0]
-    assert run.errors_for(size.url("/a/2.html"))  # the endless body: cancelled at the cap
+    assert run.errors_for(size.url("/a/2.html"))  # the endless body: cancelled at the cap (reason: below)
     assert size.count("/a/[23].html") == 2  # a size verdict is not retried
 
 
@@ -257,13 +257,12 @@ def test_a_redirect_to_a_file_url_is_not_followed(hostile):
     assert run.errors_for(hops.url("/a/11.html")) == ["HTTP 302"]
 
 
-@pytest.mark.xfail(strict=True, reason="spiders/generic.py: a redirect back to a URL already requested in "
-                   "this run is dropped by Scrapy's duplicate filter without an errback (fix: dont_filter=True "
-                   "on article and discovery requests; the spider already de-duplicates them itself)")
 def test_a_two_step_redirect_loop_is_recorded(hostile):
+    """/a/10 -> /a/10b -> /a/10 ...: not dropped by a duplicate filter, stopped by REDIRECT_MAX_TIMES."""
     hops, run = hostile["web"]["redirects"], hostile["runs"]["redirects"]
     loop = {hops.url("/a/10.html"), hops.url("/a/10b.html")}
-    assert any(e["url"] in loop for e in run.errors)
+    assert [e["reason"] for e in run.errors if e["url"] in loop] == ["IgnoreRequest: max redirections reached"]
+    assert hops.count(r"/a/10b?\.html") == 1 + REDIRECT_MAX_TIMES
 
 
 def test_bad_content_is_skipped_with_its_reason_and_good_content_is_kept(hostile):
@@ -364,10 +363,9 @@ def test_nothing_stored_is_lost_when_later_sources_fail(hostile):
     assert set(after) - set(before) == {hostile["web"]["slow"].url("/a/50.html")}
 
 
-@pytest.mark.xfail(strict=True, reason="spiders/generic.py request_failed: Scrapy's DownloadCancelledError and "
-                   "ResponseDataLossError carry no message; say 'body larger than DOWNLOAD_MAXSIZE (N bytes)' and "
-                   "'connection closed before the whole body (Content-Length) arrived'")
 def test_size_and_data_loss_reasons_are_in_words(hostile):
-    reasons = [e["reason"] for name in ("size", "content") for e in hostile["runs"][name].errors]
-    assert all(not reason.endswith(": ") for reason in reasons), reasons
-
+    web, runs_by_name = hostile["web"], hostile["runs"]
+    assert runs_by_name["size"].errors_for(web["size"].url("/a/2.html")) == [
+        "DownloadCancelledError: download cancelled: body larger than DOWNLOAD_MAXSIZE (10485760 bytes)"]
+    assert runs_by_name["content"].errors_for(web["content"].url("/c/cut-transfer.html")) == [
+        "ResponseDataLossError: connection closed before the whole body (Content-Length) arrived"]

@@ -10,13 +10,17 @@ allow-list cannot redirect, refresh, or point a sitemap at a host that is not al
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
+from collections import Counter
 
 import pytest
+from scrapy.http import Request
+from scrapy.http.request import NO_CALLBACK
 
 from crawler.safety import (
-    ALLOW_ENV, STAT_CHECKED, STAT_REFUSED, AddressRefused, AllowList, check_url, non_public_reason,
+    ALLOW_ENV, STAT_CHECKED, STAT_REFUSED, AddressGuardMiddleware, AddressRefused, AllowList, check_url, non_public_reason,
     system_resolver,
 )
 from hostile_server import (
@@ -238,3 +242,51 @@ def test_every_request_robots_txt_included_passes_the_guard(guarded_crawl):
     stats = run.stats
     assert stats[STAT_CHECKED] == stats["downloader/request_count"] + stats[STAT_REFUSED]
     assert stats[STAT_REFUSED] == 5
+
+
+# -- the middleware on its own (literal addresses need no reactor thread) ------------------
+
+
+class Recorder:
+    """A spider's error list and a crawler's stats, as the middleware uses them."""
+
+    def __init__(self, allow_private: bool = False):
+        from spiders.sources import Source
+
+        self.source = Source(name="probe", feeds=("http://127.0.0.1/feed.xml",), allow_private_addresses=allow_private)
+        self.errors: list[tuple[str, str, str]] = []
+        self.counts: Counter[str] = Counter()
+        self.spider, self.stats = self, self
+
+    def record_error(self, url: str, reason: str, kind: str = "discovery") -> None:
+        self.errors.append((url, reason, kind))
+
+    def inc_value(self, key: str, count: int = 1) -> None:
+        self.counts[key] += count
+
+
+def test_a_refused_robots_txt_request_is_recorded_by_the_guard_itself():
+    """robots.txt requests have no errback of the spider's: the guard records the refusal."""
+    recorder = Recorder()
+    robots = Request("http://127.0.0.1:8000/robots.txt", meta={"dont_obey_robotstxt": True}, callback=NO_CALLBACK)
+    with pytest.raises(AddressRefused):
+        asyncio.run(AddressGuardMiddleware(recorder).process_request(robots))
+    (url, reason, kind), = recorder.errors
+    assert (url, kind) == ("http://127.0.0.1:8000/robots.txt", "robots")
+    assert reason.startswith("refused: 127.0.0.1 is a loopback address")
+    assert recorder.counts == {STAT_CHECKED: 1, STAT_REFUSED: 1}
+
+
+def test_a_refused_request_with_an_errback_is_left_to_the_errback():
+    recorder = Recorder()
+    request = Request("http://10.0.0.7/a/1.html", errback=lambda failure: None)
+    with pytest.raises(AddressRefused, match="10.0.0.7 is a private address"):
+        asyncio.run(AddressGuardMiddleware(recorder).process_request(request))
+    assert recorder.errors == []  # recorded once, by the spider's errback
+
+
+def test_allow_private_addresses_lets_private_hosts_through_but_never_file_urls():
+    recorder = Recorder(allow_private=True)
+    assert asyncio.run(AddressGuardMiddleware(recorder).process_request(Request("http://127.0.0.1:8000/feed.xml"))) is None
+    with pytest.raises(AddressRefused, match="scheme 'file'"):
+        asyncio.run(AddressGuardMiddleware(recorder).process_request(Request("file:///etc/passwd", callback=NO_CALLBACK)))
