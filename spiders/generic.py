@@ -339,7 +339,7 @@ class GenericSourceSpider(scrapy.Spider):
     def request_failed(self, failure: Failure) -> None:
         request = failure.request
         kind = request.meta.get(KIND, "other")
-        if failure.check(IgnoreRequest) and "robots.txt" in failure.getErrorMessage():
+        if failure.check(IgnoreRequest) and failure.getErrorMessage() == "Forbidden by robots.txt":
             self.crawler.stats.inc_value("expowatch/robots_forbidden")
             if kind == "article":  # the site's decision, not a failure: nothing to retry next run
                 self.logger.info("%s: %s forbidden by robots.txt", self.source.name, request.url)

@@ -122,12 +122,12 @@ def test_four_crawls_and_two_readers_on_one_sqlite_store(replica, tmp_path, cli_
     )
     readers = [subprocess.Popen([sys.executable, "-c", reader_code, sqlite_url], env=cli_env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = []
     for proc in crawls + readers:
-        proc.wait(timeout=300)
-    problems = [p.stderr.read() for p in crawls + readers if p.returncode != 0]
-    assert not problems, problems
-    for proc in crawls + readers:
-        assert "database is locked" not in proc.stderr.read()
+        _, err = proc.communicate(timeout=300)  # reads and closes the pipe
+        outputs.append((proc.returncode, err))
+    assert all(code == 0 for code, _ in outputs), outputs
+    assert not any("database is locked" in err for _, err in outputs)
     assert_no_half_written_rows(sqlite_url)
     expected = {canonical_url(e.url) for e in replica.expected_articles()}
     with session_factory(sqlite_url)() as session:

@@ -73,7 +73,8 @@ def test_second_crawl_fetches_no_article_page_and_stores_nothing_new(replica, so
 
 
 def test_killed_crawl_reruns_to_every_article_exactly_once(replica, sources_file, db_url, cli_env):
-    slow = sources_file.read_text().replace("download_delay = 0\n", "download_delay = 0.4\n")
+    # one article a second: the first stored article is seen long before the last is fetched
+    slow = sources_file.read_text().replace("download_delay = 0\n", "download_delay = 1\n")
     sources_file.write_text(slow)
     args = [sys.executable, "-m", "crawler.cli", "crawl", SITE, "--sources-file", str(sources_file), "--db", db_url]
     from storage.migrate import upgrade

@@ -45,7 +45,8 @@ def test_concurrent_crawlers_and_readers_on_one_postgres_store(replica, postgres
             session.execute(select(Article.title).where(Article.text.ilike("%expo%")).limit(5)).all()
         reads += 1
     for crawl in crawls:
-        assert crawl.wait() == 0, crawl.stderr.read()
+        _, err = crawl.communicate(timeout=300)  # reads and closes the pipe
+        assert crawl.returncode == 0, err
     assert reads > 0
     with session_factory(url)() as session:
         stored_urls = set(session.scalars(select(ArticleUrl.url)))

@@ -36,6 +36,17 @@ def print_summaries(summaries, *, quiet: bool = False) -> bool:
     return ok
 
 
+def parse_settings(pairs: list[str]) -> dict[str, str]:
+    """NAME=VALUE pairs from --set, or one clear error."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not name.strip().isupper():
+            fail(f"--set {pair!r}: expected NAME=VALUE with an upper-case Scrapy setting name")
+        overrides[name.strip()] = value.strip()
+    return overrides
+
+
 @app.command()
 def crawl(
     sources: Annotated[list[str] | None, typer.Argument(help="Source names (default: every enabled source).")] = None,
@@ -45,6 +56,9 @@ def crawl(
     backfill: Annotated[bool, typer.Option(help="Page through list pages to the end, not just until known articles.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Scrapy's log (INFO).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failures.")] = False,
+    setting: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="NAME=VALUE",
+        help="Override a Scrapy setting for this crawl, e.g. --set DOWNLOAD_TIMEOUT=10 (repeatable).")] = None,
 ) -> None:
     """Crawl sources now: discover new articles, extract, deduplicate and store them.
 
@@ -61,8 +75,16 @@ def crawl(
     if not names:
         fail("no enabled sources to crawl: declare some in a sources file (--sources-file)")
     load_events(events_file)  # a bad events file fails here, before anything is crawled
+    overrides = parse_settings(setting or [])
+    try:
+        from crawler.safety import AllowList
+
+        AllowList.from_settings(None)  # EXPOWATCH_ALLOWED_PRIVATE_HOSTS, checked before any crawl starts
+    except ValueError as exc:
+        fail(str(exc))
     url = open_store(db, writable=True)
     settings = crawl_settings(db_url=url, sources_file=sources_file, events_file=events_file, backfill=backfill,
+                              overrides=overrides,
                               log_level="INFO" if verbose else "WARNING")
     summaries = run_crawl(names, settings)
     if not print_summaries(summaries, quiet=quiet):
