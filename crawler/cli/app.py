@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from typing import Annotated, NoReturn
 
 import typer
@@ -26,6 +27,13 @@ SourcesFileOption = Annotated[
     typer.Option("--sources-file", envvar="EXPOWATCH_SOURCES", show_envvar=True,
                  help="TOML file of [[source]] declarations, added to the built-in sources."),
 ]
+
+class ListFormat(str, Enum):
+    """--format of the listing commands."""
+
+    table = "table"
+    json = "json"
+
 
 EXIT_FAILED = 1  # the work ran and failed (a source failed, a file is bad, the store is unusable)
 EXIT_USAGE = 2  # the command line itself is wrong (Click's own code for usage errors)

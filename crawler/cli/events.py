@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from typing import Annotated
 
 import typer
 
-from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store
+from crawler.cli.app import DbOption, ListFormat, SourcesFileOption, app, fail, open_store
 
 EventsFileOption = Annotated[
     str | None,
@@ -18,11 +17,6 @@ EventsFileOption = Annotated[
 
 events_app = typer.Typer(help="The event taxonomy: events, editions, article counts.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
-
-
-class ListFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 def load_events(events_file: str | None):

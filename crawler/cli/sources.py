@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from enum import Enum
 from typing import Annotated
 
 import typer
 
-from crawler.cli.app import SourcesFileOption, app, fail
+from crawler.cli.app import ListFormat, SourcesFileOption, app, fail
 
 sources_app = typer.Typer(help="Sources: list the registry, dry-run one source.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
-
-
-class ListFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 def load_registry(sources_file: str | None):
