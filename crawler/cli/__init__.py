@@ -1,6 +1,20 @@
 """Command line: `expowatch`, a thin layer over the library. One module per command group."""
 
-from crawler.cli import crawl, db, demo, events, extract, export, runs, schedule, search, show, sources, worker  # noqa: F401  (register commands)
+from crawler.cli import (  # noqa: F401  (register commands)
+    crawl,
+    db,
+    demo,
+    events,
+    export,
+    extract,
+    reextract,
+    runs,
+    schedule,
+    search,
+    show,
+    sources,
+    worker,
+)
 from crawler.cli.app import app
 
 

@@ -25,7 +25,7 @@ DbOption = Annotated[
 SourcesFileOption = Annotated[
     str | None,
     typer.Option("--sources-file", envvar="EXPOWATCH_SOURCES", show_envvar=True,
-                 help="TOML file of [[source]] declarations, added to the built-in sources."),
+                 help="TOML file of \\[\\[source]] declarations, added to the built-in sources."),
 ]
 
 class ListFormat(str, Enum):

@@ -12,7 +12,7 @@ from crawler.cli.app import DbOption, ListFormat, SourcesFileOption, app, fail, 
 EventsFileOption = Annotated[
     str | None,
     typer.Option("--events-file", envvar="EXPOWATCH_EVENTS", show_envvar=True,
-                 help="TOML file of [[event]] tables that add to or extend the built-in events."),
+                 help="TOML file of \\[\\[event]] tables that add to or extend the built-in events."),
 ]
 
 events_app = typer.Typer(help="The event taxonomy: events, editions, article counts.", no_args_is_help=True)
