@@ -39,9 +39,10 @@ def crawl_round(db_url: str, sources_file: Path, names: list[str]) -> list[RunSu
 def print_round(title: str, runs: list[RunSummary], seconds: float) -> None:
     pages = sum(r.pages_fetched for r in runs)
     new = sum(r.articles_new for r in runs)
-    say(f"\n== {title}: {pages} pages fetched, {new} new articles in {seconds:.1f} s")
+    copies = sum(r.articles_duplicate for r in runs)
+    say(f"\n== {title}: {pages} pages fetched, {new} new stories and {copies} copies of known ones in {seconds:.1f} s")
     for r in runs:
-        say(f"   {r.source:<14} {r.status:<8} {r.articles_new:>3} new  {r.articles_duplicate:>3} duplicate  "
+        say(f"   {r.source:<14} {r.status:<8} {r.articles_new:>3} new  {r.articles_duplicate:>3} copies  "
             f"{r.articles_skipped:>3} skipped  {len(r.errors):>3} errors")
     errors = [(r.source, e) for r in runs for e in r.errors]
     for source, error in errors[:MAX_ERRORS_SHOWN]:
