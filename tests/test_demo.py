@@ -1,0 +1,33 @@
+"""`expowatch demo`: the whole cycle offline, as a new user runs it."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from crawler.replica import ReplicaWeb
+from storage.engine import session_factory
+from storage.models import Article, ArticleEvent
+
+
+def test_demo_crawls_twice_and_second_round_stores_only_the_new_articles(tmp_path, run_cli):
+    db = tmp_path / "demo.db"
+    proc = run_cli("demo", "--db", str(db), timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    first = re.search(r"Round 1, first crawl: (\d+) pages fetched, (\d+) new stories", out)
+    second = re.search(r"Round 2, only what is new: (\d+) pages fetched, (\d+) new stories", out)
+    assert first and second, out
+    with ReplicaWeb() as web:  # how many articles the replica's second round publishes
+        published_later = len(web.publish_next_round())
+    assert published_later > 0 and int(second.group(2)) == published_later
+    assert int(second.group(1)) < int(first.group(1))
+    for section in ("The store:", "per source:", "per event:", "duplicates:", "skipped:", "Try next:"):
+        assert section in out
+    assert out.count("expowatch search --db") == 3
+    assert str(db) in out
+    with session_factory(f"sqlite:///{db}")() as session:
+        assert session.scalar(select(func.count()).select_from(Article)) >= 40
+        assert session.scalar(select(func.count()).select_from(ArticleEvent)) > 0
+    assert not (tmp_path / "xdg").exists()  # wrote only its own database
