@@ -106,7 +106,7 @@ class ArticleUrl(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(Text, unique=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
     relation: Mapped[str] = mapped_column(String(16))  # original | alias | exact_copy
     first_seen_at: Mapped[datetime]
 

@@ -135,6 +135,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('article_urls', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_article_urls_article_id'), ['article_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_article_urls_source_id'), ['source_id'], unique=False)
 
     op.create_table('minhash_bands',
     sa.Column('band', sa.SmallInteger(), nullable=False),
