@@ -179,11 +179,17 @@ def bulk_load(db_url: str, records: list[ArticleRecord], stories: list[str]) -> 
         for n in range(SOURCES):
             ensure_source(s, f"site{n}")
     first_of: dict[str, int] = {}
+    by_hash: dict[str, int] = {}
     for start in range(0, len(records), LOAD_BATCH):
         articles, urls, bands = [], [], []
         for i, rec in enumerate(records[start:start + LOAD_BATCH], start=start + 1):
-            canonical = first_of.setdefault(stories[i - 1], i)
             now = T0 + timedelta(seconds=i)
+            if rec.content_hash in by_hash:  # an exact copy (same text, same source template): a URL row
+                urls.append({"url": rec.canonical_url, "article_id": by_hash[rec.content_hash],
+                             "source_id": rec.source_id, "relation": "exact_copy", "first_seen_at": now})
+                continue
+            by_hash[rec.content_hash] = i
+            canonical = first_of.setdefault(stories[i - 1], i)
             articles.append({"id": i, "canonical_url": rec.canonical_url, "source_id": rec.source_id,
                              "title": rec.title, "text": rec.text, "content_hash": rec.content_hash,
                              "minhash": rec.minhash, "duplicate_of_id": None if canonical == i else canonical,
@@ -260,7 +266,8 @@ def scale_benchmark(tmp: str, large_url: str | None, size: int, window: int) -> 
     print(f"ratio {size:,} / {SMALL_STORE:,} stored: median {med['large'] / med['small']:.2f}, "
           f"mean {mean['large'] / mean['small']:.2f} (goal <= 1.5)")
     print(f"memory: process RSS {rss_after:.0f} MB after the timed windows ({rss_after - rss_before:+.0f} MB during "
-          f"them; the generated corpus is most of it); shingle cache {len(_SHINGLE_CACHE):,} articles")
+          f"them; the generated corpus is most of it); shingle cache {len(_SHINGLE_CACHE):,} articles, "
+          f"{sum(a.nbytes for a in _SHINGLE_CACHE.values()) / 2 ** 20:.1f} MB of hashes")
     if stores["large"].startswith("sqlite:///"):
         path = Path(stores["large"].removeprefix("sqlite:///"))
         size_mb = sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2 ** 20
