@@ -267,7 +267,7 @@ def scale_benchmark(tmp: str, large_url: str | None, size: int, window: int) -> 
           f"mean {mean['large'] / mean['small']:.2f} (goal <= 1.5)")
     print(f"memory: process RSS {rss_after:.0f} MB after the timed windows ({rss_after - rss_before:+.0f} MB during "
           f"them; the generated corpus is most of it); shingle cache {len(_SHINGLE_CACHE):,} articles, "
-          f"{sum(a.nbytes for a in _SHINGLE_CACHE.values()) / 2 ** 20:.1f} MB of hashes")
+          f"{sum(a.nbytes for _, a in _SHINGLE_CACHE.values()) / 2 ** 20:.1f} MB of hashes")
     if stores["large"].startswith("sqlite:///"):
         path = Path(stores["large"].removeprefix("sqlite:///"))
         size_mb = sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2 ** 20

@@ -10,13 +10,15 @@ canonical article (duplicate_of_id NULL); every copy points straight at it.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from crawler.dedup import (
@@ -69,7 +71,7 @@ def serialise_writers(session: Session) -> None:
     story; a transaction-scoped advisory lock prevents that.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITER_LOCK})
+        session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITER_LOCK})
 
 
 def _band_candidates_query():
@@ -103,8 +105,9 @@ def find_near_duplicate(session: Session, *, sig: Signature, text: str, title: s
 
     Candidates come from the band rows; a candidate is confirmed when the Jaccard
     similarity of the two texts, without the shingles either source repeats across
-    its other articles, reaches threshold, and the titles' numbers do not conflict
-    (with the candidate and with its cluster's canonical article).
+    its other articles, reaches threshold (SAME_SOURCE_MARGIN more for two articles
+    of one source), and the titles' numbers do not conflict (with the candidate and
+    with its cluster's canonical article). The most similar confirmed candidate wins.
     """
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"near-duplicate threshold must be in (0, 1], got {threshold}")
@@ -152,25 +155,34 @@ def _hashed(shingle_set: frozenset[str]) -> np.ndarray:
 
 # Shingles of stored articles, per process: a source's template is re-learnt from its recent
 # articles for every copy confirmed, and most of those articles were read for the last one too.
-_SHINGLE_CACHE: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+# An entry is used only while the article's content hash is unchanged (re-extraction, a store
+# recreated at the same URL), and the cache is shared by the threads of a process.
+_SHINGLE_CACHE: OrderedDict[tuple[str, int], tuple[str, np.ndarray]] = OrderedDict()
+_SHINGLE_CACHE_LOCK = threading.Lock()
 SHINGLE_CACHE_ARTICLES = 4096  # about 13 MB of hashes: the recent articles of ~100 sources
 
 
 def _article_shingles(session: Session, ids: list[int]) -> dict[int, np.ndarray]:
     """Hashed shingles of stored articles, from the per-process cache or read and shingled now."""
     store = session.get_bind().url.render_as_string(hide_password=True)
+    hashes = dict(session.execute(select(Article.id, Article.content_hash).where(Article.id.in_(ids))).all())
     found: dict[int, np.ndarray] = {}
-    for article_id in ids:
-        cached = _SHINGLE_CACHE.get((store, article_id))
-        if cached is not None:
-            _SHINGLE_CACHE.move_to_end((store, article_id))
-            found[article_id] = cached
-    missing = [i for i in ids if i not in found]
+    with _SHINGLE_CACHE_LOCK:
+        for article_id, digest in hashes.items():
+            cached = _SHINGLE_CACHE.get((store, article_id))
+            if cached is not None and cached[0] == digest:
+                _SHINGLE_CACHE.move_to_end((store, article_id))
+                found[article_id] = cached[1]
+    missing = [i for i in hashes if i not in found]
     if missing:
-        for article_id, body in session.execute(select(Article.id, Article.text).where(Article.id.in_(missing))):
-            found[article_id] = _SHINGLE_CACHE[(store, article_id)] = _hashed(shingles(body))
-        while len(_SHINGLE_CACHE) > SHINGLE_CACHE_ARTICLES:
-            _SHINGLE_CACHE.popitem(last=False)
+        read = session.execute(select(Article.id, Article.content_hash, Article.text).where(Article.id.in_(missing)))
+        fresh = {article_id: (digest, _hashed(shingles(body))) for article_id, digest, body in read}
+        with _SHINGLE_CACHE_LOCK:
+            for article_id, entry in fresh.items():
+                _SHINGLE_CACHE[(store, article_id)] = entry
+                found[article_id] = entry[1]
+            while len(_SHINGLE_CACHE) > SHINGLE_CACHE_ARTICLES:
+                _SHINGLE_CACHE.popitem(last=False)
     return found
 
 

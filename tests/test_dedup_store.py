@@ -254,3 +254,24 @@ def test_two_writers_storing_copies_at_once_make_one_story_on_postgresql(postgre
     writer.join(30)
     assert outcome["copy"].outcome == "near_duplicate"
     assert outcome["copy"].canonical_id == first.article_id
+
+
+def test_a_store_recreated_at_the_same_url_is_not_judged_by_the_old_texts(sqlite_url, tmp_path):
+    """Shingles cached per process belong to an article's text, not to its id."""
+    from storage.engine import dispose_engines
+
+    for attempt, (first_text, copy_text, expected) in enumerate([
+        (" ".join(STORY), "(Wire) " + " ".join(STORY), "near_duplicate"),
+        # same ids, other texts: the new article 1 shares a band with the copy but not the story
+        (" ".join(STORY[:3] + OTHER_STORY), "(Wire) " + " ".join(STORY), "new"),
+    ]):
+        dispose_engines()
+        for leftover in tmp_path.glob("store.db*"):
+            leftover.unlink()
+        upgrade(sqlite_url)
+        db = session_factory(sqlite_url)
+        org, wire, paper = sources(db, "organiser", "wire", "paper")
+        store(db, record(org, "https://org.example/1", "Fair", first_text))
+        store(db, record(paper, "https://paper.example/1", "Port", " ".join(OTHER_STORY[::-1])))
+        copy = store(db, record(wire, "https://wire.example/1", "Fair", copy_text))
+        assert copy.outcome == expected, f"attempt {attempt}"
