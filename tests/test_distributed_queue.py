@@ -14,7 +14,16 @@ from sqlalchemy import select
 
 from crawler.distributed import serializer
 from crawler.distributed.enqueue import enqueue_source
-from crawler.distributed.keys import PENDING, RedisUnavailable, connect, inflight_key, queue_key, seen_key
+from crawler.distributed.keys import (
+    PENDING,
+    RedisUnavailable,
+    connect,
+    draining_key,
+    inflight_key,
+    queue_key,
+    seen_key,
+    suspects_key,
+)
 from crawler.distributed.pace import SharedPace
 from crawler.distributed.poison import POISONED_REASON, count_crash, poisoned_entries, record_poisoned
 from crawler.distributed.queue import DELIVERIES, LEASE, Dropped, LeasedQueue, requeue
@@ -31,6 +40,11 @@ from storage.store import known_urls
 WORKER = "test-host:1:abc"
 SOURCES = """
 [[source]]
+name = "wire"
+feeds = ["http://127.0.0.1:9/wire.xml"]
+allow_private_addresses = true
+
+[[source]]
 name = "expo-news"
 feeds = ["http://127.0.0.1:9/rss.xml"]
 sitemaps = ["http://127.0.0.1:9/sitemap.xml"]
@@ -41,8 +55,13 @@ allow_private_addresses = true
 
 
 @pytest.fixture
-def source():
-    return parse_sources(SOURCES, where="test")[0]
+def sources():
+    return {s.name: s for s in parse_sources(SOURCES, where="test")}
+
+
+@pytest.fixture
+def source(sources):
+    return sources["expo-news"]
 
 
 @pytest.fixture
@@ -52,11 +71,15 @@ def server(redis_url):  # noqa: F811
     client.close()
 
 
-@pytest.fixture
-def spider(source):
+def worker_spider(source):
     """A worker's spider for the source, with the settings a worker gives it."""
     crawler = get_crawler(consumer_class(source_spider_class(source)), {"EXPOWATCH_WORKER_ID": WORKER})
     return crawler.spidercls.from_crawler(crawler)
+
+
+@pytest.fixture
+def spider(source):
+    return worker_spider(source)
 
 
 @pytest.fixture
@@ -138,22 +161,44 @@ def test_backoff_crosses_machines_as_wall_clock_time(server, spider, queue):
     assert abs(queue.pop().meta[NOT_BEFORE] - (time.monotonic() + 30)) < 2
 
 
-def test_requests_of_a_dead_worker_go_back_until_they_are_poisoned(server, spider, queue):
-    queue.push(article_request(spider, 1))
-    queue.push(article_request(spider, 2))
-    for deliveries in (1, 2):
-        queue.pop(), queue.pop()
-        returned, dropped = requeue(server, WORKER, died=True, max_deliveries=3)
-        assert (returned, dropped) == (2, [])
-        assert {r.meta[DELIVERIES] for r in (queue.pop(), queue.pop())} == {deliveries}
-        requeue(server, WORKER, died=False, max_deliveries=3)  # a clean stop counts no delivery
-    queue.pop(), queue.pop()
-    returned, dropped = requeue(server, WORKER, died=True, max_deliveries=3)
-    assert returned == 0
-    assert sorted(d.url for d in dropped) == ["http://127.0.0.1:9/news/1.html", "http://127.0.0.1:9/news/2.html"]
-    assert {(d.source, d.kind, d.deliveries) for d in dropped} == {("expo-news", "article", 3)}
-    assert len(queue) == 0 and not server.exists(inflight_key(WORKER))
+def test_requests_held_by_a_dead_worker_come_back_as_suspects_taken_alone(server, spider, queue, sources):
+    for number in (1, 2, 3):
+        queue.push(article_request(spider, number))
+    held = [queue.pop(), queue.pop()]
+    assert requeue(server, WORKER, died=True, max_deliveries=3) == (2, [])  # the worker died holding two
+    assert server.zcard(suspects_key(spider.name)) == 2 and len(queue) == 3
     assert requeue(server, WORKER, died=True, max_deliveries=3) == (0, [])  # a second reaper finds nothing
+    suspect = queue.pop()  # this worker holds nothing: it takes a suspect first, and then nothing else
+    assert suspect.meta[DELIVERIES] == 1 and suspect.url in {r.url for r in held}
+    assert queue.pop() is None
+    server.hdel(inflight_key(WORKER), suspect.meta[LEASE])  # done: it was innocent
+    normal = LeasedQueue(server, spider, queue_key(spider.name), serializer)  # the next suspect waits ...
+    server.zadd(suspects_key(spider.name), {server.zrange(suspects_key(spider.name), 0, 0)[0]: 0})
+    other = LeasedQueue(server, worker_spider(sources["wire"]), queue_key("wire"), serializer)
+    other.push(Request("http://127.0.0.1:9/wire/1.html", meta={KIND: "article"}))
+    taken = other.pop()  # ... while this worker holds a request of another source:
+    assert normal.pop() is None and server.exists(draining_key(WORKER))  # it drains,
+    other.push(Request("http://127.0.0.1:9/wire/2.html", meta={KIND: "article"}))
+    assert other.pop() is None  # taking nothing new for any source,
+    server.hdel(inflight_key(WORKER), taken.meta[LEASE])
+    last = normal.pop()  # until it holds nothing: then the suspect, alone
+    assert last.meta[DELIVERIES] == 1 and last.url != suspect.url and not server.exists(draining_key(WORKER))
+    assert other.pop() is None
+    server.hdel(inflight_key(WORKER), last.meta[LEASE])
+    assert {queue.pop().url, other.pop().url} == {"http://127.0.0.1:9/news/3.html", "http://127.0.0.1:9/wire/2.html"}
+
+
+def test_a_request_whose_workers_keep_dying_is_dropped(server, spider, queue):
+    queue.push(article_request(spider, 1))
+    for deliveries in (1, 2):
+        queue.pop()
+        assert requeue(server, WORKER, died=True, max_deliveries=3) == (1, [])
+        assert requeue(server, WORKER, died=False, max_deliveries=3) == (0, [])  # a clean stop counts none
+    request = queue.pop()
+    assert request.meta[DELIVERIES] == 2
+    returned, dropped = requeue(server, WORKER, died=True, max_deliveries=3)
+    assert returned == 0 and dropped == [Dropped("expo-news", request.url, "article", 3)]
+    assert len(queue) == 0 and not server.exists(inflight_key(WORKER))
 
 
 def test_a_poisoned_article_is_recorded_and_not_fetched_next_run(server, sqlite_url):

@@ -52,6 +52,9 @@ def worker(
         "--max-tries", min=1,
         help="Drop (and record) a request after this many workers died holding it, or a page after this "
              "many extraction crashes.")] = 3,
+    extract_workers: Annotated[int | None, typer.Option(
+        "--extract-workers", min=1,
+        help="Processes extracting text (default: one per core; split the cores between workers on one machine).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Scrapy's log (INFO).")] = False,
 ) -> None:
     """Crawl the sources queued in Redis (by `expowatch enqueue` or a distributed scheduler) into the shared store.
@@ -75,7 +78,7 @@ def worker(
              f"{redact(url)} is a local file")
     config = WorkerConfig(redis_url=redis_url, db_url=url, sources_file=sources_file, events_file=events_file,
                           max_sources=max_sources, until_idle=until_idle, heartbeat_ttl=heartbeat,
-                          max_deliveries=max_tries, verbose=verbose)
+                          max_deliveries=max_tries, extract_workers=extract_workers, verbose=verbose)
     try:
         service = Worker(config, source_spider_classes(registry.values()))
     except RedisUnavailable as exc:

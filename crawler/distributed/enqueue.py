@@ -15,8 +15,8 @@ from typing import Iterable
 import redis
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-from crawler.distributed.keys import connect, queue_key, seen_key
-from crawler.distributed.queue import encode, push_entry
+from crawler.distributed.keys import connect, seen_key
+from crawler.distributed.queue import encode, push_entry, queued
 from crawler.distributed.spiders import source_spider_class, start_requests
 from spiders.sources import Source
 
@@ -45,7 +45,7 @@ def enqueue_source(redis_url: str | redis.Redis, source: Source, *, force: bool 
                    spidercls: type | None = None) -> Enqueued:
     """Queue a new round of source (its discovery requests) for the workers; RedisUnavailable if Redis is down."""
     server = connect(redis_url) if isinstance(redis_url, str) else redis_url
-    waiting = server.zcard(queue_key(source.name))
+    waiting = queued(server, source.name)
     if waiting and not force:
         return Enqueued(source.name, 0, waiting)
     spider, requests = start_requests(spidercls or source_spider_class(source))

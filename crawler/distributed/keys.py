@@ -3,11 +3,13 @@
 Every key starts with `expowatch:` so one Redis can also serve other programs.
 
     expowatch:queue:<source>      sorted set: the source's queued requests (JSON), by priority
+    expowatch:suspects:<source>   sorted set: its requests that were held by a worker that died
     expowatch:seen:<source>       set: request fingerprints of the source's current round
     expowatch:pending             set: sources that may have queued requests
     expowatch:workers             set: ids of workers that registered
     expowatch:worker:<id>         string with a TTL: a live worker's heartbeat (JSON)
     expowatch:inflight:<id>       hash: requests a worker has taken and not finished
+    expowatch:draining:<id>       string with a TTL: the worker takes nothing new until it holds nothing
     expowatch:runs:<id>           set: crawl_runs ids a worker has open (closed as failed if it dies)
     expowatch:pace:<site>         string with a TTL: the site's next request must wait for it to expire
     expowatch:crashes             hash: article URL -> extraction crashes so far
@@ -25,6 +27,7 @@ from redis.retry import Retry
 PREFIX = "expowatch"
 # scrapy-redis fills %(spider)s with the spider's name, which is the source's name.
 QUEUE_KEY = PREFIX + ":queue:%(spider)s"
+SUSPECTS_KEY = PREFIX + ":suspects:%(spider)s"
 SEEN_KEY = PREFIX + ":seen:%(spider)s"
 PENDING = PREFIX + ":pending"
 WORKERS = PREFIX + ":workers"
@@ -34,11 +37,12 @@ POISONED_KEPT = 1000  # the newest poisoned requests kept for operators; the sto
 
 # A request to Redis on the same network answers in a millisecond; five seconds means it is gone.
 SOCKET_TIMEOUT_S = 5.0
-# A refused or dropped connection is retried three times (0.25 s, 0.5 s, 1 s apart): a Redis that
-# restarts within about two seconds is not an outage; a longer one is reported and ends the worker.
-CONNECT_RETRIES = 3
+# A refused or dropped connection is retried once, a quarter second later: a blip is not an
+# outage. More would not save a worker (a restarted Redis may have lost the queue, so the worker
+# ends anyway) and would only slow its shutdown, where every failing call waits for its retries.
+CONNECT_RETRIES = 1
 RETRY_BACKOFF_BASE_S = 0.25
-RETRY_BACKOFF_CAP_S = 1.0
+RETRY_BACKOFF_CAP_S = 0.5
 
 
 class RedisUnavailable(RuntimeError):
@@ -47,6 +51,10 @@ class RedisUnavailable(RuntimeError):
 
 def queue_key(source: str) -> str:
     return QUEUE_KEY % {"spider": source}
+
+
+def suspects_key(source: str) -> str:
+    return SUSPECTS_KEY % {"spider": source}
 
 
 def seen_key(source: str) -> str:
@@ -59,6 +67,10 @@ def heartbeat_key(worker_id: str) -> str:
 
 def inflight_key(worker_id: str) -> str:
     return f"{PREFIX}:inflight:{worker_id}"
+
+
+def draining_key(worker_id: str) -> str:
+    return f"{PREFIX}:draining:{worker_id}"
 
 
 def runs_key(worker_id: str) -> str:

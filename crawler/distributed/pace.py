@@ -14,14 +14,18 @@ the same way; each worker's PoliteRetryMiddleware still retries the request itse
 
 from __future__ import annotations
 
+import logging
+
 import redis
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.http import Request, Response
 from scrapy.utils.asyncio import sleep
 from scrapy_redis.connection import get_redis_from_settings
 
-from crawler.distributed.keys import pace_key
+from crawler.distributed.keys import describe, pace_key
 from crawler.middlewares import RETRY_AFTER_STATUSES, parse_retry_after
+
+logger = logging.getLogger(__name__)
 
 # KEYS: pace key; ARGV: delay in ms. Returns 0 (turn taken) or the milliseconds to wait.
 _TAKE_TURN = """
@@ -68,18 +72,32 @@ class SharedPaceDownloadHandler(HTTP11DownloadHandler):
         super().__init__(crawler)
         self.pace = SharedPace(get_redis_from_settings(crawler.settings))
         self.retry_after_max = crawler.settings.getfloat("EXPOWATCH_RETRY_AFTER_MAX")
+        self.redis_failed = False
 
     async def download_request(self, request: Request) -> Response:
         downloader = self.crawler.engine.downloader
         site = downloader.get_slot_key(request)
         slot = downloader.slots.get(site)
         delay = slot.delay if slot is not None else self.crawler.settings.getfloat("DOWNLOAD_DELAY")
-        waited = await self.pace.wait_turn(site, delay)
-        if waited:
-            self.crawler.stats.inc_value("expowatch/pace/waited_ms", round(waited * 1000))
+        try:
+            waited = await self.pace.wait_turn(site, delay)
+        except redis.RedisError as exc:  # the worker stops within a tick; till then its own delay holds
+            self._redis_failed(exc)
+        else:
+            if waited:
+                self.crawler.stats.inc_value("expowatch/pace/waited_ms", round(waited * 1000))
         response = await super().download_request(request)
         if response.status in RETRY_AFTER_STATUSES:
             retry_after = parse_retry_after(response.headers.get(b"Retry-After"))
             if retry_after and retry_after <= self.retry_after_max:
-                self.pace.pause(site, retry_after)
+                try:
+                    self.pace.pause(site, retry_after)
+                except redis.RedisError as exc:
+                    self._redis_failed(exc)
         return response
+
+    def _redis_failed(self, error: redis.RedisError) -> None:
+        if not self.redis_failed:
+            logger.warning("the shared pace is unavailable (Redis: %s); this worker's own delay applies",
+                           describe(error))
+        self.redis_failed = True

@@ -4,9 +4,16 @@ One sorted set per source (scrapy-redis's PriorityQueue layout: score = -priorit
 moves the request, atomically, into the popping worker's in-flight hash under a lease (the
 SHA-1 of the entry). The worker acknowledges the lease when the request's callback and its
 items are done (crawler/distributed/leases.py). If the worker dies, the next live worker to
-notice (its heartbeat key expired) puts its in-flight requests back in the queues, counting
-one more delivery on each; a request whose workers died `max_deliveries` times is poisoned:
-dropped and recorded (crawler/distributed/poison.py) instead of killing workers forever.
+notice (its heartbeat key expired) puts its in-flight requests back, counting one more
+delivery on each.
+
+A worker's death blames every request it held, though at most one of them killed it. So
+requests held at a death become suspects (a queue of their own per source), and a worker
+takes a suspect only when it holds nothing else, and nothing else while it holds one: it
+first drains (takes no new requests, for any source) until its in-flight hash is empty.
+A suspect that completes was innocent; one whose worker dies again, alone with it, is
+counted again, and at `max_deliveries` it is poisoned: dropped and recorded
+(crawler/distributed/poison.py) instead of killing workers forever.
 
 A retry or redirect of a leased request replaces the lease when it is queued again.
 Retry backoff (crawler.middlewares.NOT_BEFORE, a monotonic time that means nothing on
@@ -23,7 +30,7 @@ import redis
 from scrapy_redis.queue import Base
 
 from crawler.distributed import serializer
-from crawler.distributed.keys import PENDING, inflight_key, queue_key
+from crawler.distributed.keys import PENDING, draining_key, inflight_key, queue_key, suspects_key
 from crawler.middlewares import KIND, NOT_BEFORE
 
 # Request meta keys (besides crawler.middlewares.KIND and NOT_BEFORE).
@@ -33,16 +40,38 @@ NOT_BEFORE_EPOCH = "expowatch_not_before_epoch"  # NOT_BEFORE as Unix time, whil
 # Meta keys Scrapy sets on a request it schedules again for the same page (retry, redirect).
 RESCHEDULED_MARKS = ("retry_times", "redirect_times")
 
-ENTRY_SEPARATOR = b"\n"  # an in-flight value is "<source>\n<queued JSON>"; source names have no newline
+# An in-flight value is "[!]<source>\n<queued JSON>" ("!": a suspect, held alone); source names have no newline.
+ENTRY_SEPARATOR = b"\n"
+SUSPECT_MARK = b"!"
+# A worker waiting to take a suspect stops taking other requests for this long unless the
+# suspect's crawler asks again (every engine heartbeat, 5 s): a closed crawler cannot block it.
+DRAIN_TTL_MS = 15_000
 
-# KEYS: queue, inflight hash; ARGV: source. Returns {lease, entry} or nil.
-_POP = """
+# KEYS: queue, inflight hash, suspects, draining flag; ARGV: source, drain TTL ms. Returns {lease, entry} or nil.
+_POP = r"""
+local held = redis.call('HVALS', KEYS[2])
+for _, value in ipairs(held) do
+  if string.byte(value, 1) == 33 then return false end
+end
+if redis.call('ZCARD', KEYS[3]) > 0 then
+  if #held > 0 then
+    redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[2])
+    return false
+  end
+  local entry = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  redis.call('ZREM', KEYS[3], entry)
+  local lease = redis.sha1hex(entry)
+  redis.call('HSET', KEYS[2], lease, '!' .. ARGV[1] .. '\n' .. entry)
+  redis.call('DEL', KEYS[4])
+  return {lease, entry}
+end
+if redis.call('EXISTS', KEYS[4]) == 1 then return false end
 local items = redis.call('ZRANGE', KEYS[1], 0, 0)
 if #items == 0 then return false end
 local entry = items[1]
 redis.call('ZREM', KEYS[1], entry)
 local lease = redis.sha1hex(entry)
-redis.call('HSET', KEYS[2], lease, ARGV[1] .. '\\n' .. entry)
+redis.call('HSET', KEYS[2], lease, ARGV[1] .. '\n' .. entry)
 return {lease, entry}
 """
 # KEYS: queue, pending set, inflight hash; ARGV: score, entry, source, lease replaced ('' for none).
@@ -52,7 +81,7 @@ redis.call('SADD', KEYS[2], ARGV[3])
 if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
 return 1
 """
-# KEYS: inflight hash, queue, pending set; ARGV: lease, score, entry ('' to drop), source.
+# KEYS: inflight hash, queue or suspects, pending set; ARGV: lease, score, entry ('' to drop), source.
 # Only the caller that removes the lease puts the entry back: two reapers cannot both requeue it.
 _REQUEUE = """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -62,11 +91,22 @@ if ARGV[3] ~= '' then
 end
 return 1
 """
-# KEYS: queue, pending set; ARGV: source. Forget the source as pending if its queue is empty.
+# KEYS: queue, suspects, pending set; ARGV: source. Forget the source as pending if it has nothing queued.
 _PRUNE = """
-if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) return 1 end
+if redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2]) == 0 then
+  redis.call('SREM', KEYS[3], ARGV[1])
+  return 1
+end
 return 0
 """
+
+
+def queued(server: redis.Redis, source: str) -> int:
+    """Requests queued for source, suspects included."""
+    with server.pipeline(transaction=False) as pipe:
+        pipe.zcard(queue_key(source))
+        pipe.zcard(suspects_key(source))
+        return sum(pipe.execute())
 
 
 def encode(request_dict: dict[str, Any]) -> bytes:
@@ -98,7 +138,7 @@ def prune_pending(server: redis.Redis, sources: Iterable[str]) -> set[str]:
     """Drop sources with empty queues from the pending set; returns the ones that still have requests."""
     left = set()
     for source in sources:
-        if not server.eval(_PRUNE, 2, queue_key(source), PENDING, source):
+        if not server.eval(_PRUNE, 3, queue_key(source), suspects_key(source), PENDING, source):
             left.add(source)
     return left
 
@@ -115,7 +155,7 @@ class Dropped:
 
 def split_entry(value: bytes) -> tuple[str, bytes]:
     """(source, queue entry) of an in-flight hash value."""
-    source, _, entry = value.partition(ENTRY_SEPARATOR)
+    source, _, entry = value.removeprefix(SUSPECT_MARK).partition(ENTRY_SEPARATOR)
     return source.decode("utf-8"), entry
 
 
@@ -125,7 +165,7 @@ def requeue(server: redis.Redis, worker_id: str, leases: Iterable[str] | None = 
 
     died: the worker stopped without finishing them, so each counts one more delivery and
     one delivered `max_deliveries` times is dropped instead (returned, for the record).
-    Returns (requests put back, requests dropped).
+    A request with deliveries goes back as a suspect. Returns (requests put back, requests dropped).
     """
     key = inflight_key(worker_id)
     if leases is None:
@@ -145,7 +185,8 @@ def requeue(server: redis.Redis, worker_id: str, leases: Iterable[str] | None = 
             meta[DELIVERIES] = deliveries
             new_entry = b"" if deliveries >= max_deliveries else serializer.dumps(request_dict)
         priority = int(request_dict.get("priority", 0))
-        if not server.eval(_REQUEUE, 3, key, queue_key(source), PENDING, lease, -priority, new_entry, source):
+        target = suspects_key(source) if meta.get(DELIVERIES) else queue_key(source)
+        if not server.eval(_REQUEUE, 3, key, target, PENDING, lease, -priority, new_entry, source):
             continue  # another worker got there first
         if new_entry:
             returned += 1
@@ -168,10 +209,12 @@ class LeasedQueue(Base):
             raise ValueError("LeasedQueue needs the EXPOWATCH_WORKER_ID setting")
         self.worker_id = worker_id
         self.inflight = inflight_key(worker_id)
+        self.suspects = suspects_key(self.source)
+        self.draining = draining_key(worker_id)
         self.leases: set[str] = set()  # popped by this queue; acknowledged ones leave the hash, not this set
 
     def __len__(self) -> int:
-        return self.server.zcard(self.key)
+        return queued(self.server, self.source)
 
     def _encode_request(self, request) -> bytes:
         return encode(request.to_dict(spider=self.spider))
@@ -188,7 +231,8 @@ class LeasedQueue(Base):
                    replaces=(self.inflight, lease) if rescheduled else None)
 
     def pop(self, timeout: int = 0):
-        popped = self.server.eval(_POP, 2, self.key, self.inflight, self.source)
+        popped = self.server.eval(_POP, 4, self.key, self.inflight, self.suspects, self.draining,
+                                  self.source, DRAIN_TTL_MS)
         if not popped:
             return None
         lease, entry = popped[0].decode("ascii"), popped[1]
@@ -213,4 +257,4 @@ class LeasedQueue(Base):
         return returned
 
     def clear(self) -> None:
-        self.server.delete(self.key)
+        self.server.delete(self.key, self.suspects)

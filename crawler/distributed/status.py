@@ -7,20 +7,20 @@ from typing import Any
 
 import redis
 
-from crawler.distributed.keys import PENDING, WORKERS, heartbeat_key, inflight_key, queue_key
+from crawler.distributed.keys import PENDING, WORKERS, heartbeat_key, inflight_key
 from crawler.distributed.poison import poisoned_entries
-from crawler.distributed.queue import split_entry
+from crawler.distributed.queue import queued, split_entry
 
 POISONED_SHOWN = 20
 
 
 def queue_status(server: redis.Redis) -> dict[str, Any]:
     """Queued requests per source, registered workers (alive or not, what they hold), newest poisoned requests."""
-    queued = {}
+    waiting = {}
     for raw in sorted(server.smembers(PENDING)):
         source = raw.decode()
-        if count := server.zcard(queue_key(source)):
-            queued[source] = count
+        if count := queued(server, source):
+            waiting[source] = count
     workers = {}
     for raw in sorted(server.smembers(WORKERS)):
         worker_id = raw.decode()
@@ -31,4 +31,4 @@ def queue_status(server: redis.Redis) -> dict[str, Any]:
             "sources": json.loads(beat)["sources"] if beat else sorted({split_entry(v)[0] for v in held}),
             "in_flight": len(held),
         }
-    return {"queued": queued, "workers": workers, "poisoned": poisoned_entries(server, POISONED_SHOWN)}
+    return {"queued": waiting, "workers": workers, "poisoned": poisoned_entries(server, POISONED_SHOWN)}

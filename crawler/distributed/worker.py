@@ -47,15 +47,15 @@ from crawler.distributed.keys import (
     WORKERS,
     connect,
     describe,
+    draining_key,
     heartbeat_key,
     inflight_key,
-    queue_key,
     redact,
     redis_params,
     runs_key,
 )
 from crawler.distributed.poison import record_poisoned
-from crawler.distributed.queue import prune_pending, requeue
+from crawler.distributed.queue import prune_pending, queued, requeue
 from crawler.distributed.spiders import consumer_class
 from storage.engine import session_factory
 from storage.models import CrawlRun
@@ -69,6 +69,9 @@ MAX_SOURCES = 8  # sources one worker crawls at once; each holds at most its `co
 MAX_DELIVERIES = 3  # a request whose workers died this many times (or a page extraction crashed on
 # this many times, across runs) is poisoned: one death may be bad luck, three in a row is the page
 SAMPLE_FACTOR = 4  # pending sources looked at per free crawler slot in one tick
+# After Redis is lost, crawlers get this long to close (record their runs) before the process ends:
+# requests in flight cannot go back to a queue that is gone, and each Redis call fails slowly.
+LOST_REDIS_GRACE_S = 5.0
 EXIT_FAILED = 1
 
 
@@ -84,6 +87,7 @@ class WorkerConfig:
     until_idle: float | None = None  # seconds with nothing queued or in flight before exiting; None: serve forever
     heartbeat_ttl: float = HEARTBEAT_TTL_S
     max_deliveries: int = MAX_DELIVERIES
+    extract_workers: int | None = None  # extraction processes (None: one per core)
     verbose: bool = False
 
 
@@ -126,6 +130,7 @@ def worker_settings(config: WorkerConfig, worker_id: str) -> Settings:
             "REDIS_PARAMS": redis_params(),
             "EXPOWATCH_WORKER_ID": worker_id,
             "EXPOWATCH_MAX_DELIVERIES": config.max_deliveries,
+            "EXPOWATCH_EXTRACT_WORKERS": config.extract_workers,
             # Validators are saved when a crawl finishes with every article of a page dealt with; in a
             # worker the articles of a page may still wait in the queue or be on another machine.
             "EXPOWATCH_CONDITIONAL_GET": False,
@@ -158,6 +163,7 @@ class Worker:
         self.result = WorkerResult(self.id)
         self.crawlers: dict[str, Crawler] = {}
         self.stopping = False
+        self.finished = False
         self.idle_since: float | None = None
         self.next_beat = 0.0
         self.beat_every = max(TICK_S, config.heartbeat_ttl / 3)
@@ -188,7 +194,7 @@ class Worker:
         install_shutdown_handlers(lambda *_: self.reactor.callFromThread(self.reactor.stop))  # second signal: now
         self.reactor.callFromThread(self._stop, 0, None)
 
-    def _stop(self, exit_code: int, message: str | None) -> None:
+    def _stop(self, exit_code: int, message: str | None, *, redis_lost: bool = False) -> None:
         if self.stopping:
             return
         self.stopping = True
@@ -197,8 +203,13 @@ class Worker:
             self.loop.stop()
         logger.info("worker %s stopping", self.id)
         self.runner.stop().addBoth(self._finish)  # crawlers close as "shutdown": their requests go back
+        if redis_lost:
+            self.reactor.callLater(LOST_REDIS_GRACE_S, self._finish, None)
 
     def _finish(self, _result) -> None:
+        if self.finished:
+            return
+        self.finished = True
         try:
             self._deregister()
         except redis.RedisError:
@@ -211,7 +222,7 @@ class Worker:
             if server_identity(self.server) != self.identity:
                 self._stop(EXIT_FAILED, f"Redis at {redact(self.config.redis_url)} restarted while this worker "
                                         "was serving it; queued and in-flight requests may be lost (the next "
-                                        "round queues them again)")
+                                        "round queues them again)", redis_lost=True)
                 return
             now = monotonic()
             if now >= self.next_beat:
@@ -221,7 +232,7 @@ class Worker:
             self._open_crawlers()
             self._check_idle(now)
         except redis.RedisError as exc:
-            self._stop(EXIT_FAILED, f"lost Redis at {redact(self.config.redis_url)}: {describe(exc)}")
+            self._stop(EXIT_FAILED, f"lost Redis at {redact(self.config.redis_url)}: {describe(exc)}", redis_lost=True)
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             self._stop(EXIT_FAILED, f"cannot use the store: {reason}")
@@ -259,7 +270,7 @@ class Worker:
             run_ids = [int(r) for r in self.server.smembers(runs_key(other))]
             if run_ids:
                 self._close_runs(run_ids, f"interrupted: worker {other} stopped sending heartbeats")
-            self.server.delete(runs_key(other))
+            self.server.delete(runs_key(other), draining_key(other))
             if not self.server.exists(inflight_key(other)):
                 self.server.srem(WORKERS, other)
             if returned or dropped or run_ids:
@@ -278,7 +289,7 @@ class Worker:
             return
         for raw in self.server.srandmember(PENDING, free * SAMPLE_FACTOR):
             source = raw.decode()
-            if source in self.crawlers or not self._serves(source) or not self.server.zcard(queue_key(source)):
+            if source in self.crawlers or not self._serves(source) or not queued(self.server, source):
                 continue
             self._open(source)
             free -= 1
@@ -297,13 +308,13 @@ class Worker:
     def _open(self, source: str) -> None:
         logger.info("worker %s: crawling %s", self.id, source)
         crawler = self.runner.create_crawler(self.spider_classes[source])
+        self.crawlers[source] = crawler
+        self.runner.crawl(crawler).addBoth(self._closed, source, crawler)
         if not self.config.verbose:
             from crawler.crawl import OneLineRecords
 
-            for handler in logging.getLogger().handlers:  # each crawler installs the root handler anew
+            for handler in logging.getLogger().handlers:  # starting a crawler installs the root handler anew
                 handler.addFilter(OneLineRecords())
-        self.crawlers[source] = crawler
-        self.runner.crawl(crawler).addBoth(self._closed, source, crawler)
 
     def _closed(self, result, source: str, crawler: Crawler) -> None:
         self.crawlers.pop(source, None)
@@ -341,6 +352,6 @@ class Worker:
     def _deregister(self) -> None:
         requeue(self.server, self.id, died=False, max_deliveries=self.config.max_deliveries)
         with self.server.pipeline() as pipe:
-            pipe.delete(heartbeat_key(self.id), runs_key(self.id))
+            pipe.delete(heartbeat_key(self.id), runs_key(self.id), draining_key(self.id))
             pipe.srem(WORKERS, self.id)
             pipe.execute()
