@@ -10,7 +10,7 @@ import asyncio
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 import logging
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 
 from scrapy.exceptions import DropItem
 
@@ -20,7 +20,7 @@ from crawler.extraction import ExtractedArticle
 from crawler.hints import hints_for
 from crawler.items import FetchedPage
 from crawler.urls import canonical_url, page_canonical_url
-from crawler.workers import extraction_pool
+from crawler.workers import extraction_pool, store_writer
 from storage.engine import resolve_db_url, session_factory
 from storage.events import replace_article_tags
 from storage.store import ArticleRecord, ensure_source, record_skipped_page, store_article
@@ -129,12 +129,15 @@ class TagPipeline(_Stage):
 
 
 class StorePipeline(_Stage):
-    """Deduplicates and stores articles; records skipped pages. One writer thread per crawl."""
+    """Deduplicates and stores articles; records skipped pages, through the process's one writer thread."""
 
     def __init__(self, crawler):
         super().__init__(crawler)
         self.db = session_factory(resolve_db_url(crawler.settings.get("EXPOWATCH_DB_URL")))
-        self.writer: Executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="expowatch-store")
+        self.writer: Executor = store_writer()
+        self.threshold = crawler.settings.getfloat("EXPOWATCH_DEDUP_THRESHOLD", DEFAULT_THRESHOLD)
+        if not 0 < self.threshold <= 1:
+            raise ValueError(f"EXPOWATCH_DEDUP_THRESHOLD must be above 0 and at most 1, got {self.threshold}")
         self.source_id: int | None = None
 
     def open_spider(self) -> None:
@@ -143,8 +146,6 @@ class StorePipeline(_Stage):
             self.source_id = ensure_source(session, src.name, homepage=src.homepage,
                                            language=src.language, timezone_name=src.timezone)
 
-    def close_spider(self) -> None:
-        self.writer.shutdown(wait=True)
 
     async def process_item(self, item: FetchedPage) -> FetchedPage:
         loop = asyncio.get_running_loop()
@@ -192,9 +193,8 @@ class StorePipeline(_Stage):
             raw_html=item.body,
             http_charset=item.http_charset,
         )
-        threshold = self.crawler.settings.getfloat("EXPOWATCH_DEDUP_THRESHOLD", DEFAULT_THRESHOLD)
         with self.db.begin() as session:
-            stored = store_article(session, record, near_threshold=threshold)
+            stored = store_article(session, record, near_threshold=self.threshold)
             if stored.outcome in ("new", "near_duplicate"):  # a new articles row: tag it
                 replace_article_tags(session, stored.article_id, item.tags, TAGGER_VERSION)
             return stored.outcome

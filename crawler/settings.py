@@ -12,6 +12,8 @@ SPIDER_LOADER_CLASS = "crawler.spiderloader.SourceSpiderLoader"
 EXPOWATCH_DB_URL = None
 EXPOWATCH_SOURCES_FILE = None
 EXPOWATCH_EVENTS_FILE = None  # None: EXPOWATCH_EVENTS, then the built-in taxonomy
+# Near-duplicate threshold: estimated Jaccard similarity of shingles (see docs/dedup.md).
+EXPOWATCH_DEDUP_THRESHOLD = 0.6
 EXPOWATCH_BACKFILL = False
 # Processes that run extraction off the reactor (None: one per core).
 EXPOWATCH_EXTRACT_WORKERS = None

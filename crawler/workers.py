@@ -1,12 +1,19 @@
-"""The extraction pool shared by every crawl in a process: off the reactor, with a time cap per page."""
+"""Workers shared by every crawl in a process: the extraction pool and the store writer.
+
+Extraction runs off the reactor in processes with a time cap per page. Writes go
+through one thread per process: crawls of several sources in one process would
+otherwise queue on SQLite's write lock (and its busy-wait sleeps) against each other.
+"""
 
 from __future__ import annotations
 
 import atexit
+from concurrent.futures import ThreadPoolExecutor
 
 from crawler.extraction_pool import DEFAULT_TIMEOUT_S, ExtractionPool
 
 _pool: ExtractionPool | None = None
+_writer: ThreadPoolExecutor | None = None
 
 
 def extraction_pool(workers: int | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> ExtractionPool:
@@ -16,3 +23,12 @@ def extraction_pool(workers: int | None = None, timeout: float = DEFAULT_TIMEOUT
         _pool = ExtractionPool(workers=workers, timeout=timeout)
         atexit.register(_pool.close)
     return _pool
+
+
+def store_writer() -> ThreadPoolExecutor:
+    """The process-wide writer thread: every store write of every crawl in this process, in order."""
+    global _writer
+    if _writer is None:
+        _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="expowatch-store")
+        atexit.register(_writer.shutdown, wait=True)
+    return _writer

@@ -95,7 +95,10 @@ class Article(Base):
     urls: Mapped[list[ArticleUrl]] = relationship(back_populates="article")
     events: Mapped[list[ArticleEvent]] = relationship(back_populates="article")
 
-    __table_args__ = (Index("ix_articles_published_at", "published_at"),)
+    __table_args__ = (
+        Index("ix_articles_published_at", "published_at"),
+        Index("ix_articles_source_id_id", "source_id", "id"),  # a source's recent articles (dedup templates)
+    )
 
 
 class ArticleUrl(Base):

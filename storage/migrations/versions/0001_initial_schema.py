@@ -73,6 +73,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_articles_duplicate_of_id'), ['duplicate_of_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_articles_first_seen_at'), ['first_seen_at'], unique=False)
         batch_op.create_index('ix_articles_published_at', ['published_at'], unique=False)
+        batch_op.create_index('ix_articles_source_id_id', ['source_id', 'id'], unique=False)
 
     op.create_table('crawl_runs',
     sa.Column('id', sa.Integer(), nullable=False),
