@@ -37,9 +37,10 @@ POISONED_KEPT = 1000  # the newest poisoned requests kept for operators; the sto
 
 # A request to Redis on the same network answers in a millisecond; five seconds means it is gone.
 SOCKET_TIMEOUT_S = 5.0
-# A refused or dropped connection is retried once, a quarter second later: a blip is not an
-# outage. More would not save a worker (a restarted Redis may have lost the queue, so the worker
-# ends anyway) and would only slow its shutdown, where every failing call waits for its retries.
+# A refused or dropped connection is retried once, half a second later (redis-py's exponential
+# backoff: base * 2 ** failures): a blip is not an outage. More would not save a worker (a
+# restarted Redis may have lost the queue, so the worker ends anyway) and would only slow its
+# shutdown, where every failing call waits for its retries.
 CONNECT_RETRIES = 1
 RETRY_BACKOFF_BASE_S = 0.25
 RETRY_BACKOFF_CAP_S = 0.5

@@ -7,14 +7,15 @@ Every TICK_S the worker:
 
 1. checks that Redis is the server it started with (a restarted Redis may have lost the
    queue: the worker says so and exits 1, rather than idling on an empty queue);
-2. renews its heartbeat (a key with a TTL) and the ids of the crawl_runs rows it has open;
+2. checks the store answers, renews its heartbeat (a key with a TTL) and the ids of the
+   crawl_runs rows it has open;
 3. looks for dead workers (registered, heartbeat expired): puts their in-flight requests back
    in the queues (dropping and recording poisoned ones) and closes their run rows as failed;
 4. opens a crawler for sources with queued requests it does not serve yet;
 5. with until_idle: stops once nothing was queued or in flight anywhere for that long.
 
 Redis unreachable stops the worker with exit code 1 and one line naming the server; so does
-a store that cannot be used. SIGTERM / SIGINT stop it cleanly (requests in flight go back to
+a store that stops answering. SIGTERM / SIGINT stop it cleanly (requests in flight go back to
 the queue); a second signal stops it at once.
 """
 
@@ -36,7 +37,7 @@ from scrapy.settings import Settings
 from scrapy.utils.log import configure_logging
 from scrapy.utils.ossignal import install_shutdown_handlers
 from scrapy.utils.reactor import install_reactor
-from sqlalchemy import and_, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.python.failure import Failure
 
@@ -226,6 +227,7 @@ class Worker:
                 return
             now = monotonic()
             if now >= self.next_beat:
+                self._check_store()
                 self._beat()
                 self._reap()
                 self.next_beat = now + self.beat_every
@@ -236,6 +238,11 @@ class Worker:
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             self._stop(EXIT_FAILED, f"cannot use the store: {reason}")
+
+    def _check_store(self) -> None:
+        """A store that stopped answering ends the worker (its requests go back to the queue)."""
+        with self.db() as session:
+            session.execute(select(1))
 
     def _beat(self) -> None:
         info = {"host": socket.gethostname(), "pid": os.getpid(), "sources": sorted(self.crawlers)}
