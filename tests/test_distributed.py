@@ -15,13 +15,16 @@ from pathlib import Path
 import pytest
 import redis
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from crawler.cli import app
 from crawler.distributed.enqueue import enqueue_source
-from crawler.distributed.keys import WORKERS, inflight_key
-from crawler.distributed.poison import POISONED_REASON
+from crawler.distributed.keys import WORKERS, connect, inflight_key
+from crawler.distributed.poison import POISONED_REASON, poisoned_entries
 from crawler.distributed.status import queue_status
 from crawler.replica import ReplicaWeb
 from crawler.urls import canonical_url
+from pgserver import free_port
 from redisserver import TemporaryRedis, redis_server, redis_url  # noqa: F401  (fixtures)
 from spiders.sources import load_sources
 from storage.engine import session_factory
@@ -231,7 +234,7 @@ def test_two_workers_keep_one_pace_per_site(replica, workers, tmp_path, redis_ur
     assert min(gaps) >= PACE - TIMING_SLACK, f"two requests {min(gaps):.3f} s apart; the pace is {PACE} s"
 
 
-def test_a_request_that_kills_its_worker_is_dropped_after_bounded_tries(site, workers, pg_store, tmp_path):
+def test_a_request_that_kills_its_worker_is_dropped_after_bounded_tries(site, workers, pg_store, tmp_path, redis_url):  # noqa: F811
     holder: list[subprocess.Popen] = []
 
     def kill_the_worker(path: str, nth: int):  # a page whose fetch is fatal to whoever fetches it
@@ -260,6 +263,9 @@ def test_a_request_that_kills_its_worker_is_dropped_after_bounded_tries(site, wo
         assert set(session.scalars(select(Article.canonical_url))) == {poison.url("/a/1.html"), poison.url("/a/2.html")}
         # skipped pages are known pages: the next round does not fetch it again
         assert session.execute(select(SkippedPage.url, SkippedPage.reason)).all() == [(fatal, POISONED_REASON)]
+    shown = CliRunner().invoke(app, ["queue", "--redis", redis_url])
+    assert shown.exit_code == 0 and shown.output.splitlines() == [
+        f"poisoned: fatal {fatal} (2 workers died holding it, {poisoned_entries(connect(redis_url))[0]['at']})"]
 
 
 @pytest.mark.parametrize("outage", ["down", "restarted"])
@@ -286,10 +292,6 @@ def test_redis_going_away_ends_the_worker_with_one_clear_line(outage, replica, w
 
 
 def test_worker_and_enqueue_refuse_bad_setups_with_one_line(tmp_path, sqlite_url, pg_store, redis_url):  # noqa: F811
-    from typer.testing import CliRunner
-
-    from crawler.cli import app
-    from pgserver import free_port
 
     sources = tmp_path / "s.toml"
     sources.write_text(source_toml("a", feeds=["http://127.0.0.1:9/rss.xml"]))

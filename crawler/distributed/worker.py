@@ -70,9 +70,9 @@ MAX_SOURCES = 8  # sources one worker crawls at once; each holds at most its `co
 MAX_DELIVERIES = 3  # a request whose workers died this many times (or a page extraction crashed on
 # this many times, across runs) is poisoned: one death may be bad luck, three in a row is the page
 SAMPLE_FACTOR = 4  # pending sources looked at per free crawler slot in one tick
-# After Redis is lost, crawlers get this long to close (record their runs) before the process ends:
-# requests in flight cannot go back to a queue that is gone, and each Redis call fails slowly.
-LOST_REDIS_GRACE_S = 5.0
+# After Redis or the store is lost, crawlers get this long to close (record their runs) before the
+# process ends: each call to what is gone fails slowly, and there is nothing left to save.
+FAILED_STOP_GRACE_S = 5.0
 EXIT_FAILED = 1
 
 
@@ -195,7 +195,7 @@ class Worker:
         install_shutdown_handlers(lambda *_: self.reactor.callFromThread(self.reactor.stop))  # second signal: now
         self.reactor.callFromThread(self._stop, 0, None)
 
-    def _stop(self, exit_code: int, message: str | None, *, redis_lost: bool = False) -> None:
+    def _stop(self, exit_code: int, message: str | None) -> None:
         if self.stopping:
             return
         self.stopping = True
@@ -204,8 +204,8 @@ class Worker:
             self.loop.stop()
         logger.info("worker %s stopping", self.id)
         self.runner.stop().addBoth(self._finish)  # crawlers close as "shutdown": their requests go back
-        if redis_lost:
-            self.reactor.callLater(LOST_REDIS_GRACE_S, self._finish, None)
+        if exit_code:
+            self.reactor.callLater(FAILED_STOP_GRACE_S, self._finish, None)
 
     def _finish(self, _result) -> None:
         if self.finished:
@@ -223,7 +223,7 @@ class Worker:
             if server_identity(self.server) != self.identity:
                 self._stop(EXIT_FAILED, f"Redis at {redact(self.config.redis_url)} restarted while this worker "
                                         "was serving it; queued and in-flight requests may be lost (the next "
-                                        "round queues them again)", redis_lost=True)
+                                        "round queues them again)")
                 return
             now = monotonic()
             if now >= self.next_beat:
@@ -234,7 +234,7 @@ class Worker:
             self._open_crawlers()
             self._check_idle(now)
         except redis.RedisError as exc:
-            self._stop(EXIT_FAILED, f"lost Redis at {redact(self.config.redis_url)}: {describe(exc)}", redis_lost=True)
+            self._stop(EXIT_FAILED, f"lost Redis at {redact(self.config.redis_url)}: {describe(exc)}")
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             self._stop(EXIT_FAILED, f"cannot use the store: {reason}")
