@@ -3,11 +3,15 @@ poisoning, enqueueing a round, the shared per-site pace, and connecting."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from datetime import datetime, timezone
 
 import pytest
 from scrapy import Request
+from scrapy.exceptions import DropItem
+from scrapy.http import HtmlResponse, Response
 from scrapy.utils.request import request_from_dict
 from scrapy.utils.test import get_crawler
 from sqlalchemy import select
@@ -24,10 +28,12 @@ from crawler.distributed.keys import (
     seen_key,
     suspects_key,
 )
+from crawler.distributed.leases import LeaseKeeper
 from crawler.distributed.pace import SharedPace
 from crawler.distributed.poison import POISONED_REASON, count_crash, poisoned_entries, record_poisoned
 from crawler.distributed.queue import DELIVERIES, LEASE, Dropped, LeasedQueue, requeue
 from crawler.distributed.spiders import consumer_class, source_spider_class
+from crawler.items import FetchedPage
 from crawler.middlewares import KIND, NOT_BEFORE
 from pgserver import free_port
 from redisserver import redis_server, redis_url  # noqa: F401  (fixtures)
@@ -213,6 +219,58 @@ def test_a_poisoned_article_is_recorded_and_not_fetched_next_run(server, sqlite_
         assert known_urls(session, ["http://127.0.0.1:9/news/7.html"]) == {"http://127.0.0.1:9/news/7.html"}
     assert [(e["kind"], e["url"]) for e in poisoned_entries(server)] == [
         ("list", "http://127.0.0.1:9/news/"), ("article", url)]
+
+
+def test_a_request_is_done_when_its_items_are_and_a_page_that_crashes_extraction_is_poisoned(
+        server, spider, queue, redis_url, sqlite_url):  # noqa: F811
+    upgrade(sqlite_url)
+    keeper = LeaseKeeper.from_crawler(get_crawler(settings_dict={
+        "EXPOWATCH_WORKER_ID": WORKER, "REDIS_URL": redis_url, "EXPOWATCH_DB_URL": sqlite_url,
+        "EXPOWATCH_MAX_DELIVERIES": 3}))
+
+    def fetched() -> tuple[Response, FetchedPage]:
+        queue.push(article_request(spider, 1))
+        request = queue.pop()
+        response = HtmlResponse(request.url, body=b"<html></html>", request=request)
+        return response, FetchedPage(source="expo-news", url=request.url, request_url=request.url, status=200,
+                                     body=response.body, http_charset=None, content_type="text/html",
+                                     fetched_at=datetime.now(timezone.utc))
+
+    def run_callback(response, *outputs) -> None:
+        async def output():
+            for value in outputs:
+                yield value
+
+        async def consume():
+            return [value async for value in keeper.process_spider_output(response, output())]
+
+        asyncio.run(consume())
+
+    def in_flight(response) -> bool:
+        return server.hexists(inflight_key(WORKER), response.meta[LEASE])
+
+    response, item = fetched()
+    run_callback(response, item, Request("http://127.0.0.1:9/news/2.html"))
+    assert in_flight(response)  # its item is still in the pipelines
+    keeper.item_done(item, response)
+    assert not in_flight(response)
+
+    response, item = fetched()
+    run_callback(response, item)
+    keeper.item_failed(item, response)  # not stored (the store was down): not done
+    assert in_flight(response)
+
+    for crash in range(3):  # extraction crashed on the page in three rounds
+        response, item = fetched()
+        run_callback(response, item)
+        try:
+            raise DropItem("extraction failed") from RuntimeError("the extractor process died")
+        except DropItem as dropped:
+            keeper.item_dropped(item, response, dropped)
+        assert not in_flight(response)  # a dropped page is done for this round
+    with session_factory(sqlite_url)() as session:
+        assert session.execute(select(SkippedPage.url, SkippedPage.reason)).all() == [(item.url, POISONED_REASON)]
+    assert [(e["url"], e["tries"]) for e in poisoned_entries(server)] == [(item.url, 3)]
 
 
 def test_enqueue_queues_a_round_once_and_resets_what_was_seen(server, source):

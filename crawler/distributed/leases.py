@@ -103,7 +103,7 @@ class LeaseKeeper:
         try:
             crashes = count_crash(self.server, url)
             if crashes >= self.max_tries:
-                dropped = Dropped(getattr(item, "source", self.crawler.spider.name), url, "article", crashes)
+                dropped = Dropped(item.source, url, "article", crashes)
                 record_poisoned(self.server, self.db, dropped, "extraction crashed on every try")
                 forget_crashes(self.server, url)
         except redis.RedisError as exc:
