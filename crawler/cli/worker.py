@@ -20,6 +20,12 @@ RedisOption = Annotated[
 
 
 def require_redis(redis_url: str | None) -> str:
+    """The Redis URL, once the distributed extra is known to be installed; else one line and exit 1."""
+    try:
+        import redis  # noqa: F401
+        import scrapy_redis  # noqa: F401
+    except ImportError as exc:
+        fail(f"distributed crawling needs {exc.name}: pip install 'expowatch[redis]'")
     if not redis_url:
         fail("no Redis for the shared queue: pass --redis redis://HOST:6379/0 or set EXPOWATCH_REDIS_URL")
     return redis_url
