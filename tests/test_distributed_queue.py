@@ -255,11 +255,6 @@ def test_a_request_is_done_when_its_items_are_and_a_page_that_crashes_extraction
     keeper.item_done(item, response)
     assert not in_flight(response)
 
-    response, item = fetched()
-    run_callback(response, item)
-    keeper.item_failed(item, response)  # not stored (the store was down): not done
-    assert in_flight(response)
-
     for crash in range(3):  # extraction crashed on the page in three rounds
         response, item = fetched()
         run_callback(response, item)

@@ -46,9 +46,10 @@ class LeaseKeeper:
         self.db = session_factory(resolve_db_url(settings.get("EXPOWATCH_DB_URL")))
         self.open_items: Counter[str] = Counter()  # lease -> items from its response still in the pipelines
         self.output_done: set[str] = set()  # leases whose callback output has been handed on
-        self.failed: set[str] = set()  # leases with an item that failed in a pipeline (say, the store was down)
         crawler.signals.connect(self.item_done, signal=signals.item_scraped)
-        crawler.signals.connect(self.item_failed, signal=signals.item_error)
+        # An item that failed in a pipeline (the store was down, say) is done too: as in a local crawl,
+        # it is not stored, so the next round finds it again (and a store that stays down ends the worker).
+        crawler.signals.connect(self.item_done, signal=signals.item_error)
         crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
 
     @classmethod
@@ -83,14 +84,6 @@ class LeaseKeeper:
             self.open_items[lease] -= 1
             self._ack_if_done(lease)
 
-    def item_failed(self, item, response, spider=None, failure=None, **kwargs) -> None:
-        """Not stored, through no fault of the page: the request stays in flight, and goes back to the
-        queue if the crawler is stopped (as the worker is when the store is down)."""
-        lease = lease_of(response)
-        if lease:
-            self.failed.add(lease)
-        self.item_done(item, response)
-
     def item_dropped(self, item, response, exception, spider=None, **kwargs) -> None:
         if isinstance(exception, DropItem) and exception.__cause__ is not None:  # a stage crashed on the page
             self._count_crash(item)
@@ -113,9 +106,6 @@ class LeaseKeeper:
         if lease in self.output_done and self.open_items[lease] <= 0:
             self.output_done.discard(lease)
             del self.open_items[lease]
-            if lease in self.failed:
-                self.failed.discard(lease)
-                return
             self._ack(lease)
 
     def _ack(self, lease: str) -> None:

@@ -145,12 +145,12 @@ def prune_pending(server: redis.Redis, sources: Iterable[str]) -> set[str]:
 
 @dataclass(frozen=True)
 class Dropped:
-    """A request taken out of circulation because the workers holding it kept dying."""
+    """A request taken out of circulation: its workers kept dying, or extraction kept crashing on it."""
 
     source: str
     url: str
     kind: str
-    deliveries: int
+    deliveries: int  # the tries: deaths of the workers holding it, or extraction crashes
 
 
 def split_entry(value: bytes) -> tuple[str, bytes]:
