@@ -65,6 +65,7 @@ class ServiceConfig:
     misfire_grace: int = DEFAULT_MISFIRE_GRACE
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     schedule_overrides: Mapping[str, str] = field(default_factory=dict)
+    redis_url: str | None = None  # distributed mode: queue due sources for workers instead of crawling
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,12 @@ class SchedulerService:
     def __init__(self, config: ServiceConfig, sources: Mapping[str, Source]):
         self.config = config
         self.plan = plan_jobs(sources.values(), config.schedule_overrides)
-        self.runner = CrawlRunner(config.runner, sources)
+        if config.redis_url:
+            from scheduler.enqueue import EnqueueRunner
+
+            self.runner = EnqueueRunner(config.redis_url, sources)
+        else:
+            self.runner = CrawlRunner(config.runner, sources)
         self._scheduler: BaseScheduler | None = None
         self._stop_requested = threading.Event()
         self._stopper: threading.Thread | None = None

@@ -66,6 +66,10 @@ def schedule(
     schedule_override: Annotated[list[str] | None, typer.Option(
         "--schedule-override", metavar="NAME=CRON",
         help="Run a source on this schedule instead of its declared one (5 fields, or 6 with seconds first).")] = None,
+    redis: Annotated[str | None, typer.Option(
+        "--redis", envvar="EXPOWATCH_REDIS_URL", show_envvar=True,
+        help="Distributed mode: queue each due source in this Redis for `expowatch worker`s instead of "
+             "crawling it here (see docs/scaling.md).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v",
                                           help="Log every crawl of a pass even in cron, and APScheduler's own messages.")] = False,
 ) -> None:
@@ -87,6 +91,7 @@ def schedule(
                             kill_grace=kill_grace, max_concurrent=max_concurrent),
         misfire_grace=misfire_grace, shutdown_grace=grace,
         schedule_overrides=parse_overrides(schedule_override),
+        redis_url=redis,
     )
     try:
         service = SchedulerService(config, registry)
