@@ -28,8 +28,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# Not this folder: benchmarks/incremental.py would shadow the `incremental` package Twisted imports.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the throwaway PostgreSQL and Redis servers of the test suite
 

@@ -9,7 +9,7 @@ import typer
 
 from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store
 from crawler.cli.events import EventsFileOption, load_events
-from crawler.cli.sources import load_registry
+from crawler.cli.sources import chosen_sources, load_registry
 
 
 def print_summaries(summaries, *, quiet: bool = False) -> bool:
@@ -68,12 +68,7 @@ def crawl(
     from crawler.crawl import crawl_settings, run_crawl
 
     registry = load_registry(sources_file)
-    names = sources or [s.name for s in registry.values() if s.enabled]
-    unknown = [n for n in names if n not in registry]
-    if unknown:
-        fail(f"unknown source {unknown[0]!r} (known: {', '.join(registry) or 'none'}; see `expowatch sources list`)")
-    if not names:
-        fail("no enabled sources to crawl: declare some in a sources file (--sources-file)")
+    names = chosen_sources(registry, sources, doing="crawl")
     load_events(events_file)  # a bad events file fails here, before anything is crawled
     overrides = parse_settings(setting or [])
     try:

@@ -14,6 +14,17 @@ sources_app = typer.Typer(help="Sources: list the registry, dry-run one source."
 app.add_typer(sources_app, name="sources")
 
 
+def chosen_sources(registry, names: list[str] | None, *, doing: str) -> list[str]:
+    """The named sources (default: every enabled one), or one clear error and exit 1."""
+    names = names or [s.name for s in registry.values() if s.enabled]
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        fail(f"unknown source {unknown[0]!r} (known: {', '.join(registry) or 'none'}; see `expowatch sources list`)")
+    if not names:
+        fail(f"no enabled sources to {doing}: declare some in a sources file (--sources-file)")
+    return names
+
+
 def load_registry(sources_file: str | None):
     """Built-in plus user sources, or one clear error line and exit 1."""
     from spiders.sources import SourceError, load_sources

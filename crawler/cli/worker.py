@@ -10,7 +10,7 @@ import typer
 
 from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store, redact
 from crawler.cli.events import EventsFileOption, load_events
-from crawler.cli.sources import load_registry
+from crawler.cli.sources import chosen_sources, load_registry
 
 RedisOption = Annotated[
     str | None,
@@ -110,12 +110,7 @@ def enqueue(
 
     redis_url = require_redis(redis)
     registry = load_registry(sources_file)
-    names = sources or [s.name for s in registry.values() if s.enabled]
-    unknown = [n for n in names if n not in registry]
-    if unknown:
-        fail(f"unknown source {unknown[0]!r} (known: {', '.join(registry) or 'none'}; see `expowatch sources list`)")
-    if not names:
-        fail("no enabled sources to queue: declare some in a sources file (--sources-file)")
+    names = chosen_sources(registry, sources, doing="queue")
     from redis import RedisError
 
     from crawler.distributed.keys import describe, redact as redact_redis

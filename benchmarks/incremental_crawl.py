@@ -1,6 +1,6 @@
 """Incremental crawling cost on a scaled replica web: requests and seconds per crawl.
 
-    python benchmarks/incremental.py [--scale 3000] [--page-size 20]
+    python benchmarks/incremental_crawl.py [--scale 3000] [--page-size 20]
 
 Crawls (each `expowatch crawl` in its own process, one fresh SQLite store):
   first       empty store: every article
