@@ -41,3 +41,27 @@ def test_reextract_rewrites_old_extractions_from_raw_html_without_fetching(tmp_p
         assert article.title == want["title"]
         assert all(snippet in article.text for snippet in want["must_contain"])
     assert tagged == set(ids)  # tags recomputed from the new text
+
+
+def test_retag_with_a_new_event_in_a_user_file_tags_stored_articles_without_fetching(tmp_path, db_url, run_cli):
+    events_file = tmp_path / "my-events.toml"
+    events_file.write_text(
+        '[[event]]\nslug = "light-of-internet-expo"\nname_en = "Light of Internet Expo"\n'
+        'name_zh = "互联网之光博览会"\ncities = ["Wuzhen"]\nfirst_year = 2014\n'
+    )
+    with ReplicaWeb() as web:
+        sources = web.write_sources_file(tmp_path / "sources.toml")
+        run_cli("crawl", "technews", "--sources-file", str(sources), "--db", db_url, check=True)
+        make = session_factory(db_url)
+        with make() as session:
+            naming = {a.id for a in session.scalars(select(Article)) if "Light of Internet Expo" in a.text}
+            before = set(session.scalars(select(ArticleEvent.event)))
+        assert naming and "light-of-internet-expo" not in before
+        web.reset_counts()
+        run_cli("retag", "--events-file", str(events_file), "--sources-file", str(sources), "--db", db_url, check=True)
+        assert sum(web.request_counts().values()) == 0  # no refetching
+    with make() as session:
+        tagged = set(session.scalars(select(ArticleEvent.article_id).where(ArticleEvent.event == "light-of-internet-expo")))
+    assert tagged == naming
+    listed = run_cli("events", "list", "--events-file", str(events_file), "--db", db_url, "--format", "json", check=True)
+    assert '"light-of-internet-expo"' in listed.stdout
