@@ -20,8 +20,8 @@ import feedparser
 from lxml import etree
 from parsel import Selector
 
+from crawler.htmltree import is_xpath
 from crawler.urls import canonical_url
-from spiders.sources import is_xpath
 
 # The sitemap protocol's own limit for one uncompressed file; a bigger one is hostile or broken.
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
+from crawler.htmltree import is_xpath  # one rule for the extractor and the source checks
+
 SOURCES_ENV = "EXPOWATCH_SOURCES"
 DEFAULT_SCHEDULE = "0 * * * *"  # hourly: often enough for press releases, gentle on sites
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -153,11 +155,6 @@ def source_from_dict(data: dict[str, Any], *, where: str = "<source>") -> Source
     if values.get("download_delay", 0) < 0:
         raise fail("download_delay", "must not be negative")
     return Source(**values)
-
-
-def is_xpath(selector: str) -> bool:
-    """Selectors starting with / or ( are XPath; everything else is CSS."""
-    return selector.lstrip().startswith(("/", "("))
 
 
 def selector_problem(selector: str) -> str | None:

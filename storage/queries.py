@@ -166,6 +166,10 @@ class FullArticle(_Record):
     updated_at: datetime | None
     updated_raw: str | None
     date_flag: str | None
+    published_precision: str | None
+    date_source: str | None
+    date_timezone: str | None
+    encoding: str | None
     language: str | None
     content_hash: str
     duplicate_of_id: int | None
@@ -289,7 +293,8 @@ def search_articles(session: Session, query: str | None = None, *, limit: int = 
 # In the order of FullArticle's fields (rows become FullArticle(*row)).
 FULL_SELECT = (Article.id, Article.canonical_url, SourceRow.name.label("source"), Article.title, Article.text,
                Article.author, Article.published_at, Article.published_raw, Article.updated_at,
-               Article.updated_raw, Article.date_flag, Article.language, Article.content_hash,
+               Article.updated_raw, Article.date_flag, Article.published_precision, Article.date_source,
+               Article.date_timezone, Article.encoding, Article.language, Article.content_hash,
                Article.duplicate_of_id, Article.similarity, Article.first_seen_at, Article.last_seen_at,
                Article.extractor_version)
 
