@@ -9,6 +9,11 @@ a verdict on the page, recorded like any other skip.
     with ExtractionPool() as pool:
         future = pool.submit(html, url, http_charset="gbk", hints=hints)
         article = future.result()
+        page = pool.submit_page(PageTask(html, url, hints=hints)).result()  # + tags, fingerprints
+
+Workers fork from a forkserver that has already imported the extractor and loaded
+the language model (crawler.worker_preload), so a new or replacement worker starts
+warm instead of paying seconds of imports and model loading.
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ import os
 import signal
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Callable, TypeVar
 
 import pebble
 
 from crawler.extraction import ExtractedArticle, ExtractionHints, extract_article
 from crawler.language import detect_language
+from crawler.page_work import PageTask, ProcessedPage, process_page
+
+Result = TypeVar("Result")
 
 # A normal page extracts in 5–50 ms; even a 5 MB page (quality.MAX_HTML_BYTES)
 # finishes within a few seconds. Twenty seconds is far past any honest page.
@@ -35,6 +44,8 @@ WORKER_MAX_TASKS = 500
 # forkserver: workers do not inherit the Scrapy reactor's threads and sockets,
 # and each starts from a clean interpreter that imports the extractor once.
 START_METHOD = "forkserver"
+# Imported once by the forkserver, so every worker forked from it starts warm.
+FORKSERVER_PRELOAD = ["crawler.worker_preload"]
 
 
 class ExtractionFailed(RuntimeError):
@@ -56,11 +67,14 @@ class ExtractionPool:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.workers = workers or os.cpu_count() or 1
         self.timeout = timeout
+        context = multiprocessing.get_context(start_method)
+        if start_method == "forkserver":
+            context.set_forkserver_preload(FORKSERVER_PRELOAD)
         self._pool = pebble.ProcessPool(
             max_workers=self.workers,
             max_tasks=max_tasks,
             initializer=init_worker,
-            context=multiprocessing.get_context(start_method),
+            context=context,
         )
 
     def submit(
@@ -71,15 +85,20 @@ class ExtractionPool:
         hints: ExtractionHints | None = None,
     ) -> Future[ExtractedArticle]:
         """Schedule one page; the future resolves to its ExtractedArticle (skip_reason "timeout" if too slow)."""
-        inner = self._pool.schedule(
-            extract_article,
-            args=(html, url),
-            kwargs={"http_charset": http_charset, "hints": hints},
-            timeout=self.timeout,
-        )
-        outer: Future[ExtractedArticle] = Future()
+        return self._schedule(extract_article, (html, url), {"http_charset": http_charset, "hints": hints},
+                              url, lambda: timed_out(url, self.timeout))
+
+    def submit_page(self, task: PageTask) -> Future[ProcessedPage]:
+        """Schedule one page's whole worker side (crawler.page_work.process_page): extract, tag, fingerprint."""
+        return self._schedule(process_page, (task,), {}, task.url,
+                              lambda: ProcessedPage(timed_out(task.url, self.timeout)))
+
+    def _schedule(self, function: Callable[..., Result], args: tuple, kwargs: dict, url: str,
+                  on_timeout: Callable[[], Result]) -> Future[Result]:
+        inner = self._pool.schedule(function, args=args, kwargs=kwargs, timeout=self.timeout)
+        outer: Future[Result] = Future()
         outer.set_running_or_notify_cancel()
-        inner.add_done_callback(lambda done: _settle(outer, done, url, self.timeout))
+        inner.add_done_callback(lambda done: _settle(outer, done, url, on_timeout))
         return outer
 
     def close(self) -> None:
@@ -120,7 +139,7 @@ def init_worker() -> None:
     detect_language("warm up the language model before the first page arrives")
 
 
-def _settle(outer: Future[ExtractedArticle], inner: Future[ExtractedArticle], url: str, timeout: float) -> None:
+def _settle(outer: Future, inner: Future, url: str, on_timeout: Callable[[], object]) -> None:
     if inner.cancelled():
         outer.set_exception(ExtractionFailed(f"{url}: extraction cancelled (pool stopped)"))
         return
@@ -128,7 +147,7 @@ def _settle(outer: Future[ExtractedArticle], inner: Future[ExtractedArticle], ur
     if error is None:
         outer.set_result(inner.result())
     elif isinstance(error, FutureTimeout):
-        outer.set_result(timed_out(url, timeout))
+        outer.set_result(on_timeout())
     elif isinstance(error, pebble.ProcessExpired):
         failure = ExtractionFailed(f"{url}: extraction worker died (exit code {error.exitcode})")
         outer.set_exception(failure)

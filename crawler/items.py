@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from crawler.extraction import ExtractedArticle
+from crawler.page_work import ProcessedPage
 
 
 @dataclass
@@ -23,5 +24,5 @@ class FetchedPage:
     redirect_urls: list[str] = field(default_factory=list)
     listed_date: str | None = None  # ISO date the feed or sitemap gave the article, if any
     skip_reason: str | None = None
-    extracted: ExtractedArticle | None = field(default=None, repr=False)
-    tags: list = field(default_factory=list)  # crawler.events.EventTag, set by TagPipeline
+    extracted: ExtractedArticle | None = field(default=None, repr=False)  # processed.article
+    processed: ProcessedPage | None = field(default=None, repr=False)  # set by ProcessPipeline

@@ -1,19 +1,20 @@
 """Workers shared by every crawl in a process: the extraction pool and the store writer.
 
 Extraction runs off the reactor in processes with a time cap per page. Writes go
-through one thread per process: crawls of several sources in one process would
-otherwise queue on SQLite's write lock (and its busy-wait sleeps) against each other.
+through one thread per process (storage.writer.BatchWriter, many articles per
+transaction): crawls of several sources in one process would otherwise queue on
+SQLite's write lock (and its busy-wait sleeps) against each other.
 """
 
 from __future__ import annotations
 
 import atexit
-from concurrent.futures import ThreadPoolExecutor
 
 from crawler.extraction_pool import DEFAULT_TIMEOUT_S, ExtractionPool
+from storage.writer import BatchWriter
 
 _pool: ExtractionPool | None = None
-_writer: ThreadPoolExecutor | None = None
+_writer: BatchWriter | None = None
 
 
 def extraction_pool(workers: int | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> ExtractionPool:
@@ -25,10 +26,10 @@ def extraction_pool(workers: int | None = None, timeout: float = DEFAULT_TIMEOUT
     return _pool
 
 
-def store_writer() -> ThreadPoolExecutor:
+def store_writer() -> BatchWriter:
     """The process-wide writer thread: every store write of every crawl in this process, in order."""
     global _writer
     if _writer is None:
-        _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="expowatch-store")
-        atexit.register(_writer.shutdown, wait=True)
+        _writer = BatchWriter()
+        atexit.register(_writer.close)
     return _writer

@@ -76,12 +76,12 @@ def serialise_writers(session: Session) -> None:
 
 def _band_candidates_query():
     """One statement for every lookup (BANDS (band, hash) pairs as bound parameters), compiled once."""
-    match = or_(*(and_(MinhashBand.band == band, MinhashBand.band_hash == bindparam(f"h{band}"))
-                  for band in range(BANDS)))
+    bands = MinhashBand.__table__.c  # Core columns: no ORM compile step on every lookup
+    match = or_(*(and_(bands.band == band, bands.band_hash == bindparam(f"h{band}")) for band in range(BANDS)))
     shared = func.count().label("shared")
-    return (select(MinhashBand.article_id, shared).where(match)
-            .where(MinhashBand.article_id != bindparam("exclude_id"))
-            .group_by(MinhashBand.article_id).order_by(shared.desc(), MinhashBand.article_id)
+    return (select(bands.article_id, shared).where(match)
+            .where(bands.article_id != bindparam("exclude_id"))
+            .group_by(bands.article_id).order_by(shared.desc(), bands.article_id)
             .limit(bindparam("limit")))
 
 
@@ -89,9 +89,12 @@ _BAND_CANDIDATES = _band_candidates_query()
 
 
 def band_candidates(session: Session, sig: Signature, *, exclude_id: int | None = None,
-                    limit: int = CANDIDATE_LIMIT) -> list[int]:
-    """Ids of articles sharing at least one LSH band with sig, most shared bands first."""
-    bands = band_hashes(sig)
+                    limit: int = CANDIDATE_LIMIT, bands: list[int] | None = None) -> list[int]:
+    """Ids of articles sharing at least one LSH band with sig, most shared bands first.
+
+    bands: band_hashes(sig), when the caller has them already.
+    """
+    bands = band_hashes(sig) if bands is None else bands
     if not bands:
         return []
     params = {f"h{band}": value for band, value in enumerate(bands)}
@@ -100,7 +103,8 @@ def band_candidates(session: Session, sig: Signature, *, exclude_id: int | None 
 
 
 def find_near_duplicate(session: Session, *, sig: Signature, text: str, title: str | None, source_id: int,
-                        threshold: float = DEFAULT_THRESHOLD, exclude_id: int | None = None) -> NearMatch | None:
+                        threshold: float = DEFAULT_THRESHOLD, exclude_id: int | None = None,
+                        bands: list[int] | None = None) -> NearMatch | None:
     """The cluster an article (its signature, text, title and source) belongs to, or None.
 
     Candidates come from the band rows; a candidate is confirmed when the Jaccard
@@ -111,7 +115,7 @@ def find_near_duplicate(session: Session, *, sig: Signature, text: str, title: s
     """
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"near-duplicate threshold must be in (0, 1], got {threshold}")
-    ids = band_candidates(session, sig, exclude_id=exclude_id)
+    ids = band_candidates(session, sig, exclude_id=exclude_id, bands=bands)
     if not ids:
         return None
     rows = session.execute(

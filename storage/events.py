@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from storage.models import Article, ArticleEvent, SourceRow
@@ -26,17 +26,26 @@ class TagLike(Protocol):
 
 def replace_article_tags(session: Session, article_id: int, tags: Iterable[TagLike], tagger_version: str) -> None:
     """Make the article's stored tags exactly `tags` (one row per event and year; the first wins)."""
-    session.execute(delete(ArticleEvent).where(ArticleEvent.article_id == article_id))
-    seen: set[tuple[str, int | None]] = set()
+    session.execute(_DELETE_TAGS, {"article_id": article_id})
+    add_article_tags(session, article_id, tags, tagger_version)
+
+
+def add_article_tags(session: Session, article_id: int, tags: Iterable[TagLike], tagger_version: str) -> None:
+    """Tag an article that has no tags yet (a new one): replace_article_tags without the delete."""
+    rows: dict[tuple[str, int | None], dict] = {}
     for tag in tags:
-        if (tag.event, tag.year) in seen:
-            continue
-        seen.add((tag.event, tag.year))
-        session.add(ArticleEvent(
-            article_id=article_id, event=tag.event, role=tag.role, edition=tag.edition, year=tag.year,
-            confidence=tag.confidence, evidence=tag.to_dict()["evidence"], tagger_version=tagger_version,
-        ))
-    session.flush()
+        rows.setdefault((tag.event, tag.year), {
+            "article_id": article_id, "event": tag.event, "role": tag.role, "edition": tag.edition,
+            "year": tag.year, "confidence": tag.confidence, "evidence": tag.to_dict()["evidence"],
+            "tagger_version": tagger_version,
+        })
+    if rows:
+        session.execute(_INSERT_TAG, list(rows.values()))
+
+
+# Built once: Core statements, parameters bound per call.
+_DELETE_TAGS = delete(ArticleEvent.__table__).where(ArticleEvent.__table__.c.article_id == bindparam("article_id"))
+_INSERT_TAG = insert(ArticleEvent.__table__)
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,12 @@ insert-or-ignore on a unique key, never check-then-insert.
 from __future__ import annotations
 
 import zlib
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,11 @@ RAW_HTML_COMPRESSION = 6  # zlib level: most of level 9's saving at a fraction o
 KNOWN_URL_BATCH = 500  # stays below SQLite's bound-parameter limit
 
 
+def compress_html(html: bytes) -> bytes:
+    """The stored form of a page's raw HTML (raw_pages.html_zlib)."""
+    return zlib.compress(html, RAW_HTML_COMPRESSION)
+
+
 def utcnow() -> datetime:
     """The current time, tz-aware UTC."""
     return datetime.now(timezone.utc)
@@ -41,21 +47,27 @@ def insert_or_ignore(session: Session, table: Table, values: dict[str, Any], ret
 
     Returns the `returning` column of the new row, or None when the row already existed.
     """
-    stmt = _dialect_insert(session, table).values(**values).on_conflict_do_nothing()
+    stmt = _insert_ignoring(session.get_bind().dialect.name, table, returning)
     if returning is None:
-        return session.execute(stmt).rowcount or None
-    return session.execute(stmt.returning(returning)).scalar_one_or_none()
+        return session.execute(stmt, values).rowcount or None
+    return session.execute(stmt, values).scalar_one_or_none()
 
 
 def insert_many_or_ignore(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """insert_or_ignore for many rows in one executemany."""
     if rows:
-        session.execute(_dialect_insert(session, table).on_conflict_do_nothing(), rows)
+        session.execute(_insert_ignoring(session.get_bind().dialect.name, table), rows)
 
 
-def _dialect_insert(session: Session, table: Table):
-    dialect = session.get_bind().dialect.name
-    return {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect](table)
+@lru_cache(maxsize=None)
+def _insert_ignoring(dialect: str, table: Table, returning=None):
+    """One INSERT ... ON CONFLICT DO NOTHING statement per table, built once: values go in as parameters.
+
+    (Building a statement with .values() per row costs more than executing it.)
+    """
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+    stmt = insert(table).on_conflict_do_nothing()
+    return stmt if returning is None else stmt.returning(returning)
 
 
 def ensure_source(session: Session, name: str, *, homepage: str | None = None,
@@ -77,6 +89,10 @@ def known_urls(session: Session, urls: Iterable[str]) -> set[str]:
         found.update(session.execute(select(ArticleUrl.url).where(ArticleUrl.url.in_(batch))).scalars())
         found.update(session.execute(select(SkippedPage.url).where(SkippedPage.url.in_(batch))).scalars())
     return found
+
+
+# Built once (a statement built per call costs more than running it); Core, so no ORM compile step.
+_ARTICLE_AT_URL = select(ArticleUrl.__table__.c.article_id).where(ArticleUrl.__table__.c.url == bindparam("url"))
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,7 @@ class ArticleRecord:
     language: str | None = None
     extractor_version: str = ""
     raw_html: bytes | None = None
+    raw_html_zlib: bytes | None = None  # compress_html(raw_html), when the caller compressed it already
     http_charset: str | None = None
     minhash: bytes | None = None  # crawler.dedup.Signature.to_bytes(); None: no near-duplicate check
 
@@ -127,9 +144,7 @@ def store_article(session: Session, record: ArticleRecord, *, now: datetime | No
     """
     now = now or utcnow()
     serialise_writers(session)
-    known = session.execute(
-        select(ArticleUrl.article_id).where(ArticleUrl.url == record.canonical_url)
-    ).scalar_one_or_none()
+    known = session.execute(_ARTICLE_AT_URL, {"url": record.canonical_url}).scalar_one_or_none()
     if known is not None:
         return _seen_again(session, record, known, "known_url", now)
     article_id = insert_or_ignore(session, Article.__table__, {
@@ -164,25 +179,27 @@ def store_article(session: Session, record: ArticleRecord, *, now: datetime | No
             raise RuntimeError(f"article {record.canonical_url} neither inserted nor found")
         outcome = "known_url" if existing.canonical_url == record.canonical_url else "exact_duplicate"
         return _seen_again(session, record, existing.id, outcome, now)
-    if record.raw_html is not None:
+    html_zlib = record.raw_html_zlib or (compress_html(record.raw_html) if record.raw_html is not None else None)
+    if html_zlib is not None:
         insert_or_ignore(session, RawPage.__table__, {
             "article_id": article_id,
             "url": record.canonical_url,
             "http_charset": record.http_charset,
             "fetched_at": now,
-            "html_zlib": zlib.compress(record.raw_html, RAW_HTML_COMPRESSION),
+            "html_zlib": html_zlib,
         })
     stored = StoredArticle(outcome="new", article_id=article_id, canonical_id=article_id)
     if record.minhash is not None:
         sig = Signature.from_bytes(record.minhash)
-        match = find_near_duplicate(session, sig=sig, text=record.text, title=record.title,
-                                    source_id=record.source_id, threshold=near_threshold, exclude_id=article_id)
+        bands = band_hashes(sig)
+        match = find_near_duplicate(session, sig=sig, text=record.text, title=record.title, source_id=record.source_id,
+                                    threshold=near_threshold, exclude_id=article_id, bands=bands)
         if match is not None:
             session.execute(update(Article).where(Article.id == article_id).values(
                 duplicate_of_id=match.canonical_id, similarity=match.similarity))
             stored = StoredArticle(outcome="near_duplicate", article_id=article_id,
                                    canonical_id=match.canonical_id, similarity=match.similarity)
-        index_article(session, article_id, sig)
+        index_article(session, article_id, bands)
     _add_urls(session, record, article_id, "original", now)
     return stored
 
@@ -207,11 +224,10 @@ def _add_urls(session: Session, record: ArticleRecord, article_id: int, relation
     } for url in dict.fromkeys((record.canonical_url, *record.seen_urls))])
 
 
-def index_article(session: Session, article_id: int, sig: Signature) -> None:
-    """Add an article's LSH band rows, so later copies find it (idempotent)."""
+def index_article(session: Session, article_id: int, bands: list[int]) -> None:
+    """Add an article's LSH band rows (crawler.dedup.band_hashes), so later copies find it (idempotent)."""
     insert_many_or_ignore(session, MinhashBand.__table__, [
-        {"band": band, "band_hash": value, "article_id": article_id}
-        for band, value in enumerate(band_hashes(sig))
+        {"band": band, "band_hash": value, "article_id": article_id} for band, value in enumerate(bands)
     ])
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 from html_pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, page, paragraphs
 
+from crawler.dedup import content_hash, text_signature
 from crawler.extraction import ExtractionHints, extract_article
 from crawler.extraction_pool import ExtractionPool
+from crawler.page_work import PageTask
+from storage.store import compress_html
 
 # A real selector whose cost grows with the square of the page: it compares,
 # for every paragraph, how many paragraphs come before and after it. On
@@ -53,6 +56,25 @@ def test_slow_document_times_out_and_the_pool_keeps_working(pool):
     after = pool.submit(html, url, charset, hints).result(timeout=60)
     assert after.title == "Expo opens"
     assert after.skip_reason is None
+
+
+def test_a_page_task_comes_back_extracted_tagged_and_fingerprinted(pool):
+    html, url, charset, hints = article_pages()[0]
+    done = pool.submit_page(PageTask(html, url, http_charset=charset, hints=hints)).result(timeout=60)
+    doc = done.article
+    assert doc.to_json_dict() == extract_article(html, url, http_charset=charset, hints=hints).to_json_dict()
+    assert [(t.event, t.role) for t in done.tags] == [("world-intelligence-expo", "primary")]
+    assert done.content_hash == content_hash(doc.text)
+    assert done.minhash == text_signature(doc.text).to_bytes()
+    assert done.html_zlib == compress_html(html)
+
+
+def test_a_slow_page_task_times_out_as_a_skipped_page(pool):
+    slow_html = page("<p>row</p>" * SLOW_PARAGRAPHS).encode()
+    task = PageTask(slow_html, "http://slow.example/y.html", hints=ExtractionHints(title_selector=QUADRATIC_SELECTOR))
+    done = pool.submit_page(task).result(timeout=60)
+    assert done.article.skip_reason == "timeout" and done.article.url == "http://slow.example/y.html"
+    assert (done.tags, done.content_hash, done.minhash, done.html_zlib) == ([], None, None, None)
 
 
 def test_bad_hints_raise_through_the_future_with_the_url(pool):

@@ -1,11 +1,14 @@
-"""Small pipeline rules that need no crawl."""
+"""Small rules of the worker-side page processing (crawler.page_work) that need no pool or crawl."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from html_pages import EN_PARAGRAPHS, page, paragraphs
+
 from crawler.extraction import ExtractedArticle
-from crawler.pipelines import date_from_listing
+from crawler.page_work import PageTask, date_from_listing, process_page
+
 
 
 def doc(**fields) -> ExtractedArticle:
@@ -33,3 +36,20 @@ def test_listed_date_never_overrides_the_page_or_a_flagged_date():
     garbage = doc()
     date_from_listing(garbage, "next tuesday", "UTC")
     assert garbage.published_at is None
+
+
+def test_a_page_without_a_date_takes_the_listing_date_before_it_is_tagged():
+    html = page("<h1>Expo opens its doors</h1>" + paragraphs(EN_PARAGRAPHS)).encode()
+    task = PageTask(html, "http://a.example/news/1.html", listed_date="2025-06-21",
+                    source_event="world-intelligence-congress")
+    done = process_page(task)
+    assert done.article.published_raw == "2025-06-21" and done.article.date_source == "listing"
+    # the listing's year reaches the tagger: the expo's 2025 edition, not an undated tag
+    assert [(t.event, t.year) for t in done.tags if t.role == "primary"] == [("world-intelligence-expo", 2025)]
+
+
+def test_a_skipped_page_carries_no_tags_or_fingerprints():
+    done = process_page(PageTask(b"<html><body><noscript>Please enable JavaScript</noscript></body></html>",
+                                 "http://a.example/app"))
+    assert done.article.skip_reason is not None
+    assert (done.tags, done.content_hash, done.minhash, done.html_zlib) == ([], None, None, None)
