@@ -59,6 +59,10 @@ ITEM_PIPELINES = {
     "crawler.pipelines.ProcessPipeline": 200,
     "crawler.pipelines.StorePipeline": 300,
 }
+DOWNLOAD_HANDLERS = {
+    "http": "crawler.http_handler.KeepAliveDownloadHandler",
+    "https": "crawler.http_handler.KeepAliveDownloadHandler",
+}
 DOWNLOADER_MIDDLEWARES = {
     "crawler.safety.AddressGuardMiddleware": 40,  # SSRF guard, before robots.txt (100): see crawler/safety.py
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,

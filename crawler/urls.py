@@ -6,6 +6,7 @@ The rules, and the list of tracking parameters, are documented in docs/dedup.md.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url as w3lib_canonicalize_url
@@ -27,6 +28,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 WEB_SCHEMES = frozenset(DEFAULT_PORTS)
 # Host prefixes that name the same site in another dress (desktop, mobile, WAP).
 SITE_HOST_PREFIXES = ("www.", "m.", "wap.", "mobile.")
+CANONICAL_URL_CACHE = 65536  # URLs remembered by canonical_url: a large crawl's links, a few MB
 
 
 class URLError(ValueError):
@@ -39,13 +41,15 @@ def is_tracking_param(name: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
+@lru_cache(maxsize=CANONICAL_URL_CACHE)
 def canonical_url(url: str) -> str:
     """One spelling of a web page's URL.
 
     Lower-case scheme and host (IDNA), no default port, no fragment, no tracking
     parameters, remaining parameters sorted, percent-escapes normalised (w3lib),
     index pages and trailing slashes dropped. Raises URLError for a URL that is
-    not http(s) with a host.
+    not http(s) with a host. Cached: a crawl asks for the same URL at discovery,
+    at the store check and when it stores the page.
     """
     try:
         parts = urlsplit(url.strip())

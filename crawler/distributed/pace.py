@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 
 import redis
-from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.http import Request, Response
 from scrapy.utils.asyncio import sleep
 from scrapy_redis.connection import get_redis_from_settings
 
 from crawler.distributed.keys import describe, pace_key
+from crawler.http_handler import KeepAliveDownloadHandler
 from crawler.middlewares import RETRY_AFTER_STATUSES, parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ class SharedPace:
         self.server.eval(_PAUSE, 1, pace_key(site), max(1, round(seconds * 1000)))
 
 
-class SharedPaceDownloadHandler(HTTP11DownloadHandler):
-    """Scrapy's HTTP/1.1 handler, waiting for the site's shared turn before each download."""
+class SharedPaceDownloadHandler(KeepAliveDownloadHandler):
+    """The HTTP handler (crawler.http_handler), waiting for the site's shared turn before each download."""
 
     def __init__(self, crawler):
         super().__init__(crawler)
