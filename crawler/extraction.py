@@ -33,7 +33,15 @@ from crawler.page_meta import find_author, find_canonical_url, find_title
 
 # Bump when a change alters what is extracted from the same bytes, so stored
 # articles can be re-extracted (`expowatch reextract`).
-EXTRACTOR_VERSION = "1.0"
+EXTRACTOR_VERSION = "1.1"
+
+# trafilatura's fallback comparison (readability, then justext) costs as much
+# again as its own extractor and can only change the result when that came back
+# short. So the fast pass runs alone, and the full cascade only when its text is
+# below an article's minimum length (quality.MIN_ARTICLE_WORDS) or below this
+# share of the words the page shows: an article page rarely carries three times
+# the article's length in menus and link lists, so less suggests a missed part.
+FULL_CASCADE_BELOW_PAGE_SHARE = 0.25
 
 # Block elements that end a line when a body selector's text is read directly.
 _BLOCK_TAGS = frozenset(
@@ -148,7 +156,7 @@ def _extract(html: bytes, url: str, http_charset: str | None, hints: ExtractionH
     signals = _page_signals(tree, js_notice, script_count)
 
     boilerplate.drop_furniture(tree)
-    text = _main_text(tree, url, hints.body_selector, warnings)
+    text = _main_text(tree, url, hints.body_selector, signals.visible_words, warnings)
     text = boilerplate.clean_text(text, title=title, drop_phrases=hints.drop_phrases)
     reason = quality.skip_reason(text, (title, tree.findtext(".//title")), signals)
     declared = hints.language or tree.get("lang") or next(iter(meta.get("content-language", ())), None)
@@ -216,20 +224,32 @@ def _page_signals(tree: HtmlElement, js_notice: bool, script_count: int) -> qual
     )
 
 
-def _main_text(tree: HtmlElement, url: str, body_selector: str | None, warnings: list[str]) -> str:
+def _main_text(
+    tree: HtmlElement, url: str, body_selector: str | None, page_words: float, warnings: list[str]
+) -> str:
     """The article text: trafilatura on the page, or on the source's body selector when given."""
     if body_selector:
         selected = [el for el in select(tree, body_selector) if isinstance(el, HtmlElement)]
         if selected:
             return _selected_text(selected, url)
         warnings.append(f"body_selector {body_selector!r} matched nothing; extracted the whole page")
-    return _trafilatura_text(tree, url)
+    return _trafilatura_text(tree, url, page_words)
 
 
-def _trafilatura_text(tree: HtmlElement, url: str) -> str:
+def _trafilatura_text(tree: HtmlElement, url: str, page_words: float) -> str:
+    """trafilatura's text of a tree (it works on a copy): fast pass, full cascade when that looks short."""
+    text = _bare_text(tree, url, fast=True)
+    words = text_words(text)
+    if words < quality.MIN_ARTICLE_WORDS or words < FULL_CASCADE_BELOW_PAGE_SHARE * page_words:
+        text = _bare_text(tree, url, fast=False)
+    return text
+
+
+def _bare_text(tree: HtmlElement, url: str, *, fast: bool) -> str:
     document = trafilatura.bare_extraction(
         tree,
         url=url,
+        fast=fast,
         include_comments=False,
         include_tables=True,
         with_metadata=False,
@@ -245,10 +265,11 @@ def _selected_text(elements: list[HtmlElement], url: str) -> str:
     article = wrapper.find(".//article")
     for element in elements:
         article.append(_detached_copy(element))
-    cleaned = _trafilatura_text(wrapper, url)
+    plain_words = text_words(plain)
+    cleaned = _trafilatura_text(wrapper, url, plain_words)
     # trafilatura may judge part of a declared body to be boilerplate; the
     # source's selector is the authority, so keep the plain text if it lost much.
-    return cleaned if text_words(cleaned) >= 0.8 * text_words(plain) else plain
+    return cleaned if text_words(cleaned) >= 0.8 * plain_words else plain
 
 
 def _detached_copy(element: HtmlElement) -> HtmlElement:

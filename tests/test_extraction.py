@@ -214,3 +214,32 @@ def test_implausible_byline_gives_way_to_the_url_date_with_a_warning():
     doc = extract(html, url="http://expo.example.org/news/2024/0621/88.html")
     assert (doc.published_at, doc.date_flag, doc.date_source) == (datetime(2024, 6, 20, 16, tzinfo=UTC), None, "url")
     assert any("2099-01-01 09:00" in warning for warning in doc.warnings)
+
+
+def _trafilatura_passes(monkeypatch) -> list[bool]:
+    """Record the `fast` flag of every trafilatura.bare_extraction call the extractor makes."""
+    import trafilatura
+
+    passes: list[bool] = []
+    real = trafilatura.bare_extraction
+
+    def spy(*args, **kwargs):
+        passes.append(kwargs.get("fast", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", spy)
+    return passes
+
+
+def test_an_article_takes_one_fast_trafilatura_pass(monkeypatch):
+    passes = _trafilatura_passes(monkeypatch)
+    article = extract(page(site_chrome(f"<h1>{EN_HEADLINE}</h1>" + paragraphs(EN_PARAGRAPHS)), title=EN_HEADLINE))
+    assert article.skip_reason is None
+    assert passes == [True]
+
+
+def test_a_short_fast_result_gets_trafilaturas_full_cascade(monkeypatch):
+    passes = _trafilatura_passes(monkeypatch)
+    article = extract(page(site_chrome("<h1>Expo</h1><p>The expo opens on Friday in Tianjin.</p>"), title="Expo"))
+    assert article.skip_reason == "too_short"
+    assert passes == [True, False]
