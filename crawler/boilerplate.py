@@ -14,7 +14,7 @@ import re
 from lxml.html import HtmlElement
 
 from crawler.dates import date_span
-from crawler.htmltree import link_share, remove_element, select
+from crawler.htmltree import alnum_only, link_share, remove_element, select
 
 # Element class/id words that mark page furniture, matched as whole words of
 # the attribute (split on space, "-" and "_"). An element is only dropped when
@@ -187,4 +187,4 @@ def _is_toolbar_or_byline(line: str) -> bool:
 
 
 def _squash(text: str) -> str:
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
+    return alnum_only(text.casefold())

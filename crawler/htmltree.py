@@ -26,6 +26,7 @@ NON_TEXT_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "ob
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _SPACE = re.compile(r"[\s\u00a0\u3000\u200b\ufeff]+")
+_NOT_ALNUM = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
 
 
 class SelectorError(ValueError):
@@ -47,6 +48,11 @@ def parse_html(text: str) -> HtmlElement | None:
 def normalize_space(text: str) -> str:
     """Collapse every run of whitespace (incl. no-break and ideographic spaces) to one space."""
     return _SPACE.sub(" ", text).strip()
+
+
+def alnum_only(text: str) -> str:
+    """The letters and digits of text (any script), everything else dropped: a comparison key."""
+    return _NOT_ALNUM.sub("", text)
 
 
 def is_xpath(selector: str) -> bool:

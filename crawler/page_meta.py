@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
 
-from crawler.htmltree import node_text, normalize_space, select
+from crawler.htmltree import alnum_only, node_text, normalize_space, select
 
 # Separators between a headline and the site / section name in <title>, in
 # the order they are tried: the first kind present splits the title, so
@@ -76,9 +76,7 @@ def find_title(
     segments = [seg for raw in raw_titles for seg in split_title(raw)]
     exact = [(index, seg) for index, seg in enumerate(segments) if _key(seg) in by_key]
     if exact:
-        body = tree.find("body")
-        page_text = body.text_content() if body is not None else ""
-        _, best = min(exact, key=lambda item: (page_text.count(item[1]), item[0]))
+        best = exact[0][1] if len(exact) == 1 else _least_repeated(tree, exact)
         element, text = by_key[_key(best)]
         return text, element
 
@@ -91,6 +89,14 @@ def find_title(
     if references:
         return references[0], anchor[0] if anchor else None
     return (anchor[1], anchor[0]) if anchor else (None, None)
+
+
+def _least_repeated(tree: HtmlElement, segments: list[tuple[int, str]]) -> str:
+    """The title segment found least often in the page text (the earlier one on a tie)."""
+    body = tree.find("body")
+    page_text = body.text_content() if body is not None else ""
+    _, best = min(segments, key=lambda item: (page_text.count(item[1]), item[0]))
+    return best
 
 
 def split_title(title: str) -> list[str]:
@@ -201,7 +207,7 @@ def _site_names(meta: dict[str, list[str]], jsonld: list[dict[str, Any]]) -> tup
 def _key(text: str) -> str:
     """Comparison key: case-folded letters and digits only."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in text if ch.isalnum())
+    return alnum_only(text)
 
 
 def _matches(heading: str, reference: str) -> bool:
