@@ -48,6 +48,14 @@ START_METHOD = "forkserver"
 FORKSERVER_PRELOAD = ["crawler.worker_preload"]
 
 
+def worker_context(start_method: str = START_METHOD) -> multiprocessing.context.BaseContext:
+    """The multiprocessing context for expowatch's helper processes (extraction workers, the store writer)."""
+    context = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        context.set_forkserver_preload(FORKSERVER_PRELOAD)
+    return context
+
+
 class ExtractionFailed(RuntimeError):
     """A worker died (not timed out) while extracting a page; the message names the URL."""
 
@@ -67,14 +75,11 @@ class ExtractionPool:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.workers = workers or os.cpu_count() or 1
         self.timeout = timeout
-        context = multiprocessing.get_context(start_method)
-        if start_method == "forkserver":
-            context.set_forkserver_preload(FORKSERVER_PRELOAD)
         self._pool = pebble.ProcessPool(
             max_workers=self.workers,
             max_tasks=max_tasks,
             initializer=init_worker,
-            context=context,
+            context=worker_context(start_method),
         )
 
     def submit(

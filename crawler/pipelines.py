@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from functools import partial
 
 from scrapy.exceptions import DropItem
 
@@ -20,8 +21,7 @@ from crawler.page_work import PageTask
 from crawler.urls import canonical_url, page_canonical_url
 from crawler.workers import extraction_pool, store_writer
 from storage.engine import resolve_db_url, session_factory
-from storage.events import add_article_tags
-from storage.store import ArticleRecord, ensure_source, record_skipped_page, store_article
+from storage.store import ArticleRecord, ensure_source, record_skipped_page, store_tagged_article
 
 logger = logging.getLogger(__name__)
 
@@ -93,11 +93,11 @@ class ProcessPipeline(_Stage):
 
 
 class StorePipeline(_Stage):
-    """Deduplicates and stores articles; records skipped pages, through the process's one writer thread."""
+    """Deduplicates and stores articles and records skipped pages, through the process's store writer."""
 
     def __init__(self, crawler):
         super().__init__(crawler)
-        self.db = session_factory(resolve_db_url(crawler.settings.get("EXPOWATCH_DB_URL")))
+        self.db_url = resolve_db_url(crawler.settings.get("EXPOWATCH_DB_URL"))
         self.writer = store_writer()
         self.threshold = crawler.settings.getfloat("EXPOWATCH_DEDUP_THRESHOLD", DEFAULT_THRESHOLD)
         if not 0 < self.threshold <= 1:
@@ -106,28 +106,28 @@ class StorePipeline(_Stage):
 
     def open_spider(self) -> None:
         src = self.spider.source
-        with self.db.begin() as session:
+        with session_factory(self.db_url).begin() as session:
             self.source_id = ensure_source(session, src.name, homepage=src.homepage,
                                            language=src.language, timezone_name=src.timezone)
 
     async def process_item(self, item: FetchedPage) -> FetchedPage:
         if item.skip_reason:
             if not item.skip_reason.startswith("http_5"):  # a server error is no verdict on the page: retry next run
-                url = canonical_url(item.request_url)
-                await self._write(lambda session: record_skipped_page(session, self.source_id, url, item.skip_reason))
+                await self._write(partial(record_skipped_page, source_id=self.source_id,
+                                          url=canonical_url(item.request_url), reason=item.skip_reason))
             self.stats.inc_value("expowatch/articles_skipped")
             self.stats.inc_value(f"expowatch/skipped/{item.skip_reason}")
             logger.info("%s: skipped %s (%s)", item.source, item.url, item.skip_reason)
             return item
-        record = self._record(item)
-        outcome = await self._write(lambda session: self._store(session, record, item.processed.tags))
+        outcome = await self._write(partial(store_tagged_article, record=self._record(item), tags=item.processed.tags,
+                                            tagger_version=TAGGER_VERSION, near_threshold=self.threshold))
         key = "articles_new" if outcome == "new" else "articles_duplicate"
         self.stats.inc_value(f"expowatch/{key}")
         return item
 
     async def _write(self, job):
-        """Run job(session) in the writer thread; resumes once its transaction has committed."""
-        return await asyncio.wrap_future(self.writer.submit(self.db, job))
+        """Hand job(session) to the store writer; resumes once its transaction has committed."""
+        return await asyncio.wrap_future(self.writer.submit(self.db_url, job))
 
     def _record(self, item: FetchedPage) -> ArticleRecord:
         processed = item.processed
@@ -155,9 +155,3 @@ class StorePipeline(_Stage):
             raw_html_zlib=processed.html_zlib,
             http_charset=item.http_charset,
         )
-
-    def _store(self, session, record: ArticleRecord, tags: list) -> str:
-        stored = store_article(session, record, near_threshold=self.threshold)
-        if stored.outcome in ("new", "near_duplicate"):  # a new articles row: tag it
-            add_article_tags(session, stored.article_id, tags, TAGGER_VERSION)
-        return stored.outcome

@@ -1,16 +1,16 @@
 """Workers shared by every crawl in a process: the extraction pool and the store writer.
 
 Extraction runs off the reactor in processes with a time cap per page. Writes go
-through one thread per process (storage.writer.BatchWriter, many articles per
-transaction): crawls of several sources in one process would otherwise queue on
-SQLite's write lock (and its busy-wait sleeps) against each other.
+through one writer per crawl process (storage.writer.BatchWriter: many articles per
+transaction, written by a process of its own): crawls of several sources in one
+process would otherwise queue on SQLite's write lock against each other.
 """
 
 from __future__ import annotations
 
 import atexit
 
-from crawler.extraction_pool import DEFAULT_TIMEOUT_S, ExtractionPool
+from crawler.extraction_pool import DEFAULT_TIMEOUT_S, ExtractionPool, worker_context
 from storage.writer import BatchWriter
 
 _pool: ExtractionPool | None = None
@@ -27,9 +27,9 @@ def extraction_pool(workers: int | None = None, timeout: float = DEFAULT_TIMEOUT
 
 
 def store_writer() -> BatchWriter:
-    """The process-wide writer thread: every store write of every crawl in this process, in order."""
+    """The process-wide store writer: every store write of every crawl in this process, in order."""
     global _writer
     if _writer is None:
-        _writer = BatchWriter()
+        _writer = BatchWriter(mp_context=worker_context())
         atexit.register(_writer.close)
     return _writer

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from crawler.dedup import DEFAULT_THRESHOLD, Signature, band_hashes
 from storage.duplicates import find_near_duplicate, serialise_writers
+from storage.events import add_article_tags
 from storage.models import (
     Article,
     ArticleUrl,
@@ -202,6 +203,15 @@ def store_article(session: Session, record: ArticleRecord, *, now: datetime | No
         index_article(session, article_id, bands)
     _add_urls(session, record, article_id, "original", now)
     return stored
+
+
+def store_tagged_article(session: Session, *, record: ArticleRecord, tags: Iterable, tagger_version: str,
+                         near_threshold: float = DEFAULT_THRESHOLD) -> str:
+    """store_article, then the event tags of a new articles row; returns the outcome (a store-writer job)."""
+    stored = store_article(session, record, near_threshold=near_threshold)
+    if stored.outcome in ("new", "near_duplicate"):
+        add_article_tags(session, stored.article_id, tags, tagger_version)
+    return stored.outcome
 
 
 def _seen_again(session: Session, record: ArticleRecord, article_id: int, outcome: str,

@@ -1,114 +1,150 @@
-"""The batching store writer: many jobs per transaction, one bad job loses nothing else."""
+"""The store writer: many jobs per transaction in a process of its own; one bad job loses nothing else."""
 
 from __future__ import annotations
 
-import threading
+import os
+import signal
+import time
+from functools import partial
+from pathlib import Path
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from storage.engine import session_factory
 from storage.migrate import ensure_schema
 from storage.models import SkippedPage
 from storage.store import ensure_source, record_skipped_page
-from storage.writer import BatchWriter
+from storage.writer import BatchWriter, WriterDied
 
+
+# -- jobs (module-level: they are pickled to the writer process) ----------------------------
+
+def skip(session, source_id: int, n: int) -> int:
+    """Remember http://x/<n> as a skipped page; returns the transaction's identity (the session)."""
+    record_skipped_page(session, source_id, f"http://x/{n:02d}", "js_shell")
+    return id(session)
+
+
+def hold(session, signals: str) -> int:
+    """Open a transaction, say so, and keep the writer busy until released (files in `signals`)."""
+    session.execute(text("SELECT 1"))
+    Path(signals, "started").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 30
+    while not Path(signals, "release").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return id(session)
+
+
+def bad(session, source_id: int) -> None:
+    record_skipped_page(session, source_id, "http://x/bad", "js_shell")  # rolled back with the job
+    raise ValueError("no such page")
+
+
+def locked(session) -> None:
+    raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+
+# -- fixtures -----------------------------------------------------------------------------
 
 @pytest.fixture
 def store(sqlite_url):
     ensure_schema(sqlite_url)
-    db = session_factory(sqlite_url)
-    with db.begin() as session:
+    with session_factory(sqlite_url).begin() as session:
         source_id = ensure_source(session, "site")
-    begins: list[int] = []
-    event.listen(db.kw["bind"], "begin", lambda conn: begins.append(1))
-    return db, source_id, begins
+    return sqlite_url, source_id
 
 
-def skipped_urls(db) -> list[str]:
-    with db() as session:
+@pytest.fixture
+def writer():
+    running = BatchWriter(max_batch=100)
+    yield running
+    running.close()
+
+
+def held(writer: BatchWriter, url: str, tmp_path: Path):
+    """Keep the writer busy in a first job; returns (that job's future, release())."""
+    first = writer.submit(url, partial(hold, signals=str(tmp_path)))
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "started").exists():
+        assert time.monotonic() < deadline, "the writer never started the first job"
+        time.sleep(0.01)
+    return first, lambda: (tmp_path / "release").write_text("go")
+
+
+def skipped_urls(url: str) -> list[str]:
+    with session_factory(url)() as session:
         return sorted(session.execute(select(SkippedPage.url)).scalars())
 
 
-def held_writer(db):
-    """A writer whose thread is busy in a first job until the returned event is set."""
-    started, release = threading.Event(), threading.Event()
-    writer = BatchWriter(max_batch=100)
+# -- tests --------------------------------------------------------------------------------
 
-    def hold(session):
-        session.execute(select(1))  # opens the transaction
-        started.set()
-        return release.wait(10)
-
-    first = writer.submit(db, hold)
-    assert started.wait(10)
-    return writer, release, first
+def test_jobs_queued_while_busy_share_one_transaction_and_keep_their_order(store, writer, tmp_path):
+    url, source_id = store
+    first, release = held(writer, url, tmp_path)
+    futures = [writer.submit(url, partial(skip, source_id=source_id, n=n)) for n in range(20)]
+    release()
+    sessions = {f.result(30) for f in futures}
+    assert len(sessions) == 1  # all 20 in one transaction ...
+    assert first.result(30) not in sessions  # ... after the one that was running
+    assert skipped_urls(url) == [f"http://x/{n:02d}" for n in range(20)]
 
 
-def test_jobs_queued_while_busy_share_one_transaction_and_keep_their_order(store):
-    db, source_id, begins = store
-    writer, release, first = held_writer(db)
-    futures = [writer.submit(db, lambda s, n=n: (record_skipped_page(s, source_id, f"http://x/{n:02d}", "js_shell"), n)[1])
-               for n in range(20)]
-    release.set()
-    assert first.result(10) is True
-    assert [f.result(10) for f in futures] == list(range(20))
-    writer.close()
-    assert len(begins) == 2  # the held job's transaction, then one for all 20 jobs queued behind it
-    assert skipped_urls(db) == [f"http://x/{n:02d}" for n in range(20)]
+def test_the_writing_happens_in_another_process(store, writer, tmp_path):
+    url, _ = store
+    first, release = held(writer, url, tmp_path)
+    release()
+    first.result(30)
+    assert int((tmp_path / "started").read_text()) != os.getpid()
 
 
-def test_a_failing_job_fails_alone_and_the_rest_of_its_batch_is_committed(store):
-    db, source_id, _ = store
-    writer, release, _ = held_writer(db)
-
-    def bad(session):
-        record_skipped_page(session, source_id, "http://x/bad", "js_shell")  # rolled back with the job
-        raise ValueError("no such page")
-
-    good = [writer.submit(db, lambda s, n=n: record_skipped_page(s, source_id, f"http://x/{n}", "js_shell"))
-            for n in range(3)]
-    failing = writer.submit(db, bad)
-    after = writer.submit(db, lambda s: record_skipped_page(s, source_id, "http://x/after", "js_shell"))
-    release.set()
+def test_a_failing_job_fails_alone_and_the_rest_of_its_batch_is_committed(store, writer, tmp_path):
+    url, source_id = store
+    _, release = held(writer, url, tmp_path)
+    good = [writer.submit(url, partial(skip, source_id=source_id, n=n)) for n in range(3)]
+    failing = writer.submit(url, partial(bad, source_id=source_id))
+    after = writer.submit(url, partial(skip, source_id=source_id, n=99))
+    release()
     with pytest.raises(ValueError, match="no such page"):
-        failing.result(10)
+        failing.result(30)
     for future in (*good, after):
-        future.result(10)
-    writer.close()
-    assert skipped_urls(db) == ["http://x/0", "http://x/1", "http://x/2", "http://x/after"]
+        future.result(30)
+    assert skipped_urls(url) == ["http://x/00", "http://x/01", "http://x/02", "http://x/99"]
 
 
-def test_a_database_failure_fails_every_job_of_its_batch_without_retrying(store):
-    db, source_id, _ = store
-    writer, release, _ = held_writer(db)
-    runs: list[int] = []
-
-    def locked(session):
-        runs.append(1)
-        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
-
-    futures = [writer.submit(db, lambda s, n=n: record_skipped_page(s, source_id, f"http://x/{n}", "js_shell"))
-               for n in range(2)] + [writer.submit(db, locked)]
-    release.set()
+def test_a_database_failure_fails_every_job_of_its_batch(store, writer, tmp_path):
+    url, source_id = store
+    _, release = held(writer, url, tmp_path)
+    futures = [writer.submit(url, partial(skip, source_id=source_id, n=n)) for n in range(2)]
+    futures.append(writer.submit(url, locked))
+    release()
     for future in futures:
         with pytest.raises(OperationalError, match="database is locked"):
-            future.result(10)
-    writer.close()
-    assert runs == [1]  # not retried job by job: every retry would wait out the busy timeout again
-    assert skipped_urls(db) == []
+            future.result(30)
+    assert skipped_urls(url) == []  # not retried job by job: each retry would wait out the busy timeout again
 
 
-def test_close_commits_what_is_queued_and_refuses_more(store):
-    db, source_id, _ = store
-    writer, release, _ = held_writer(db)
-    futures = [writer.submit(db, lambda s, n=n: record_skipped_page(s, source_id, f"http://x/{n}", "js_shell"))
-               for n in range(5)]
-    release.set()
+def test_a_killed_writer_process_fails_its_batch_loudly_and_a_new_one_takes_over(store, writer, tmp_path):
+    url, source_id = store
+    first, _ = held(writer, url, tmp_path)
+    waiting = writer.submit(url, partial(skip, source_id=source_id, n=1))
+    os.kill(int((tmp_path / "started").read_text()), signal.SIGKILL)
+    with pytest.raises(WriterDied, match="not committed"):
+        first.result(30)
+    assert writer.submit(url, partial(skip, source_id=source_id, n=2)).result(30)
+    waiting.result(30)  # queued behind the dead batch: written by the new process
+    assert skipped_urls(url) == ["http://x/01", "http://x/02"]
+
+
+def test_close_commits_what_is_queued_and_refuses_more(store, tmp_path):
+    url, source_id = store
+    writer = BatchWriter()
+    first, release = held(writer, url, tmp_path)
+    futures = [writer.submit(url, partial(skip, source_id=source_id, n=n)) for n in range(5)]
+    release()
     writer.close()
-    assert all(f.done() and f.exception() is None for f in futures)
-    with db() as session:
-        assert session.execute(select(func.count()).select_from(SkippedPage)).scalar_one() == 5
+    assert all(f.done() and f.exception() is None for f in (first, *futures))
+    assert len(skipped_urls(url)) == 5
     with pytest.raises(RuntimeError, match="closed"):
-        writer.submit(db, lambda s: None)
+        writer.submit(url, partial(skip, source_id=source_id, n=9))
