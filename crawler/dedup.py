@@ -11,6 +11,7 @@ import re
 import struct
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
@@ -126,9 +127,17 @@ def signature(shingle_set: Iterable[str], num_perm: int = NUM_PERM) -> Signature
     from datasketch import MinHash  # imported here: datasketch pulls in scipy (~1 s per process)
 
     items = [s.encode("utf-8") for s in shingle_set]
-    mh = MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=MINHASH_SCHEME)
+    mh = MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=MINHASH_SCHEME, permutations=_permutations(num_perm))
     mh.update_batch(items)
     return Signature(mh.hashvalues.astype(np.uint32), len(items))
+
+
+@lru_cache(maxsize=4)
+def _permutations(num_perm: int) -> np.ndarray:
+    """The pinned scheme's permutation parameters, drawn once per process (datasketch draws them per MinHash)."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=MINHASH_SCHEME).permutations
 
 
 def text_signature(text: str) -> Signature:

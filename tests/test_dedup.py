@@ -8,6 +8,8 @@ import pytest
 
 from crawler.dedup import (
     BANDS,
+    MINHASH_SCHEME,
+    MINHASH_SEED,
     NUM_PERM,
     Signature,
     band_hashes,
@@ -76,6 +78,17 @@ def test_signature_estimates_jaccard_and_survives_storage():
     assert stored.shingle_count == len(a)
     assert estimate_jaccard(stored, sig_a) == 1.0
     assert len(sig_a.to_bytes()) < 5 * NUM_PERM
+
+
+def test_signatures_stay_those_of_the_pinned_datasketch_scheme():
+    """Stored signatures must keep matching: the same values as a MinHash built from scratch."""
+    from datasketch import MinHash
+
+    shingle_set = shingles(RELEASE)
+    fresh = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, scheme=MINHASH_SCHEME)
+    fresh.update_batch([s.encode("utf-8") for s in shingle_set])
+    assert signature(shingle_set).hashvalues.tolist() == fresh.hashvalues.tolist()
+    assert signature(shingle_set).hashvalues.tolist() == signature(shingle_set).hashvalues.tolist()
 
 
 @pytest.mark.parametrize("blob", [b"", b"xx", b"MHa0" + bytes(800), text_signature("a b c d e").to_bytes()[:-4]])
