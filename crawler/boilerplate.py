@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 from crawler.dates import date_span
@@ -111,10 +112,14 @@ def drop_furniture(tree: HtmlElement) -> None:
     body = tree.find("body")
     if body is None:
         return
-    doomed = [element for element in body.iter() if isinstance(element.tag, str) and _is_furniture(element)]
+    doomed = [element for element in _MARKED_ELEMENTS(body) if _is_furniture(element)]
     for element in doomed:
         if element.getparent() is not None:
             remove_element(element)
+
+
+# Only elements with a class or id can be marked as furniture.
+_MARKED_ELEMENTS = etree.XPath("descendant-or-self::*[@class or @id]")
 
 
 def _is_furniture(element: HtmlElement) -> bool:
@@ -124,12 +129,13 @@ def _is_furniture(element: HtmlElement) -> bool:
     words = set(_WORD_SPLIT.split(marks))
     if words & _RELATED_WORDS:
         return link_share(element) >= LINK_LIST_MIN_SHARE
+    furniture, crumb = bool(words & _FURNITURE_WORDS), bool(words & _CRUMB_WORDS)
+    if not (furniture or crumb):
+        return False  # before reading the text, which is the costly part
     text = element.text_content()
     if len(text) > FURNITURE_MAX_CHARS:
         return False
-    if words & _FURNITURE_WORDS:
-        return True
-    return bool(words & _CRUMB_WORDS) and bool(_CRUMB_TEXT.search(text))
+    return furniture or bool(_CRUMB_TEXT.search(text))
 
 
 def clean_text(text: str, *, title: str | None = None, drop_phrases: tuple[str, ...] = ()) -> str:

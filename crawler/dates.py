@@ -353,10 +353,7 @@ def _structured_dates(
             found = parse_date(value, zone, zone_name) if isinstance(value, str) else None
             if found:
                 out.append(_with_source(found, "jsonld"))
-    for element in tree.xpath(
-        "//*[@itemprop='datePublished' or @itemprop='dateModified'][not(self::meta)]"
-        "|//time[@datetime or @pubdate]"
-    ):
+    for element in _DATED_ELEMENTS(tree):
         value = element.get("datetime") or element.get("content") or normalize_space(element.text_content())
         found = parse_date(value, zone, zone_name) if value else None
         if not found:
@@ -364,6 +361,11 @@ def _structured_dates(
         is_updated = element.get("itemprop") == "dateModified" or "updat" in (element.get("class") or "").lower()
         (updated if is_updated else published).append(_with_source(found, "time"))
     return published, updated
+
+
+_DATED_ELEMENTS = etree.XPath(
+    "//*[@itemprop='datePublished' or @itemprop='dateModified'][not(self::meta)]|//time[@datetime or @pubdate]"
+)
 
 
 def _refine_with_time(
@@ -409,7 +411,7 @@ def _byline_dates(
                 found.append((element, candidate, is_updated, strong))
     if not found:
         return [], []
-    order = {element: index for index, element in enumerate(tree.iter())}
+    order = _positions(tree, [element for element, *_ in found] + ([headline] if headline is not None else []))
     headline_at = order.get(headline, -1) if headline is not None else -1
 
     def rank(item: tuple[HtmlElement, DateCandidate, bool, bool]) -> tuple[bool, bool, int]:
@@ -425,6 +427,18 @@ def _byline_dates(
 # Text nodes that may hold a year: a plain-XPath prefilter (an EXSLT regex
 # test per text node costs three times as much); _YEAR_HINT decides.
 _YEAR_CANDIDATE_NODES = etree.XPath(".//text()[contains(., '19') or contains(., '20')]")
+
+
+def _positions(tree: HtmlElement, elements: list[HtmlElement]) -> dict[HtmlElement, int]:
+    """Document-order index of each element, walking the tree only as far as the last of them."""
+    wanted = set(elements)
+    positions: dict[HtmlElement, int] = {}
+    for index, element in enumerate(tree.iter()):
+        if element in wanted:
+            positions[element] = index
+            if len(positions) == len(wanted):
+                break
+    return positions
 
 
 def _byline_element(start: HtmlElement | None, seen: set[HtmlElement]) -> HtmlElement | None:

@@ -217,7 +217,7 @@ def _page_signals(tree: HtmlElement, js_notice: bool, script_count: int) -> qual
     visible = body.text_content()
     return quality.PageSignals(
         visible_words=text_words(visible),
-        link_share=link_share(body),
+        link_share=link_share(body, visible),
         link_count=sum(1 for link in body.iter("a") if link.get("href")),
         script_count=script_count,
         js_notice=js_notice or quality.has_js_notice(visible),

@@ -13,13 +13,21 @@ from typing import Any
 
 from lxml import etree
 from lxml.cssselect import CSSSelector
-from lxml.html import HtmlElement, HTMLParser, document_fromstring
+from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HTMLParser, HtmlProcessingInstruction, document_fromstring
 
 from cssselect import SelectorError as _CssError
 
 # Comments and processing instructions carry no article text; dropping them at
 # parse time keeps every later walk over the tree shorter.
 _PARSER = HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False, default_doctype=False)
+# lxml.html picks each element's class in a Python callback (form controls get
+# their own classes), paid for every element any walk touches, ours and
+# trafilatura's on its copies; a C-level lookup gives every element HtmlElement.
+_PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(
+        element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity
+    )
+)
 
 # Elements whose text is never visible article text.
 NON_TEXT_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "object", "embed")
@@ -102,9 +110,9 @@ def node_text(element: HtmlElement) -> str:
     return normalize_space(element.text_content())
 
 
-def link_share(element: HtmlElement) -> float:
-    """Share of an element's visible characters that sit inside links."""
-    total = len("".join(element.text_content().split()))
+def link_share(element: HtmlElement, text: str | None = None) -> float:
+    """Share of an element's visible characters that sit inside links (text: its text_content, if already read)."""
+    total = len("".join((element.text_content() if text is None else text).split()))
     if not total:
         return 0.0
     linked = sum(len("".join(link.text_content().split())) for link in element.iter("a"))

@@ -41,7 +41,7 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 _CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff"
-_CJK = re.compile(f"[{_CJK_RANGES}]")  # Han, kana or Hangul: one pass for text_words
+_CJK = re.compile(f"[{_CJK_RANGES}]")  # Han, kana or Hangul
 _WORD = re.compile(f"[^\\W\\d_{_CJK_RANGES}]+")
 
 # A "Kana share" above which a CJK page is Japanese: Japanese prose is 30–40 %
@@ -51,6 +51,8 @@ KANA_MIN_SHARE = 0.1
 
 def script_counts(text: str) -> tuple[int, int, int, int]:
     """Han characters, kana, Hangul syllables and other-script words in text."""
+    if not _CJK.search(text):  # most non-CJK pages: one scan instead of three
+        return 0, 0, 0, len(_WORD.findall(text))
     return (
         len(_HAN.findall(text)),
         len(_KANA.findall(text)),

@@ -13,6 +13,7 @@ import unicodedata
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 from crawler.htmltree import alnum_only, node_text, normalize_space, select
@@ -178,14 +179,18 @@ def _headings(tree: HtmlElement) -> list[tuple[HtmlElement, str]]:
     if body is None:
         return []
     found: list[tuple[HtmlElement, str]] = []
-    for path in (".//h1", ".//*[contains(@class,'tit') or contains(@id,'tit')]", ".//h2|.//h3"):
-        for element in body.xpath(path):
-            if path.startswith(".//*") and not _TITLE_CLASS.search(f"{element.get('class', '')} {element.get('id', '')}"):
+    for query in _HEADING_QUERIES:
+        for element in query(body):
+            if query is _TITLED and not _TITLE_CLASS.search(f"{element.get('class', '')} {element.get('id', '')}"):
                 continue
             text = node_text(element)
             if text and len(text) <= MAX_TITLE_CHARS:
                 found.append((element, text))
     return found
+
+
+_TITLED = etree.XPath(".//*[contains(@class,'tit') or contains(@id,'tit')]")
+_HEADING_QUERIES = (etree.XPath(".//h1"), _TITLED, etree.XPath(".//h2|.//h3"))
 
 
 def _document_title(tree: HtmlElement) -> str | None:
