@@ -162,9 +162,13 @@ def clean_text(text: str, *, title: str | None = None, drop_phrases: tuple[str, 
 
 def is_boilerplate_line(line: str) -> bool:
     """True for a short line that is page furniture rather than article text."""
-    if len(_URL.sub("", line)) > BOILERPLATE_LINE_MAX_CHARS:
+    if len(line) > BOILERPLATE_LINE_MAX_CHARS and len(_without_urls(line)) > BOILERPLATE_LINE_MAX_CHARS:
         return False  # a long line is prose (a link in a footer line does not make it long)
     return bool(_LINE_PATTERNS.search(line)) or _is_toolbar_or_byline(line)
+
+
+def _without_urls(line: str) -> str:
+    return _URL.sub("", line) if "://" in line else line
 
 
 _BYLINE_LABELS = re.compile(

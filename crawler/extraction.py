@@ -9,11 +9,13 @@ own copy). Time limits per document are enforced by crawler.extraction_pool.
 
 from __future__ import annotations
 
-from copy import deepcopy
+from copy import copy, deepcopy
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import trafilatura
+from trafilatura.settings import Extractor
 from lxml.html import HtmlElement
 
 from crawler import boilerplate, quality
@@ -246,15 +248,16 @@ def _trafilatura_text(tree: HtmlElement, url: str, page_words: float) -> str:
 
 
 def _bare_text(tree: HtmlElement, url: str, *, fast: bool) -> str:
-    document = trafilatura.bare_extraction(
-        tree,
-        url=url,
-        fast=fast,
-        include_comments=False,
-        include_tables=True,
-        with_metadata=False,
-    )
+    options = copy(_trafilatura_options(fast))
+    options.url = options.source = url
+    document = trafilatura.bare_extraction(tree, options=options)
     return (document.text or "") if document is not None else ""
+
+
+@lru_cache(maxsize=2)
+def _trafilatura_options(fast: bool) -> Extractor:
+    """trafilatura's settings for our text, built once (reading its config costs more than a copy)."""
+    return Extractor(output_format="python", fast=fast, comments=False, tables=True, with_metadata=False)
 
 
 def _selected_text(elements: list[HtmlElement], url: str) -> str:

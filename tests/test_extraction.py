@@ -224,7 +224,7 @@ def _trafilatura_passes(monkeypatch) -> list[bool]:
     real = trafilatura.bare_extraction
 
     def spy(*args, **kwargs):
-        passes.append(kwargs.get("fast", False))
+        passes.append(kwargs["options"].fast)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(trafilatura, "bare_extraction", spy)
