@@ -12,6 +12,7 @@ to judge falls back to the language the page or the source declares.
 from __future__ import annotations
 
 import re
+from array import array
 from functools import lru_cache
 
 # A Chinese word is 1–2 characters (1.5 on average in news text); counting two
@@ -94,11 +95,21 @@ def detect_language(text: str, declared: str | None = None) -> str | None:
 
 @lru_cache(maxsize=1)
 def _identifier():  # -> py3langid LanguageIdentifier; loads the model once per process
-    import numpy as np
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    # The model ships its weights as float16, which numpy multiplies without BLAS;
-    # as float32 (an exact widening) every score is bit-identical and a third faster.
+    return _compact(LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True))
+
+
+def _compact(identifier):  # -> the same identifier, laid out for speed; every score stays bit-identical
+    import numpy as np
+
+    # The weights ship as float16, which numpy multiplies without BLAS; float32 is an exact widening.
     identifier.nb_ptc = np.asarray(identifier.nb_ptc, dtype=np.float32)
+    # The byte walk reads two per-state tables: as Python lists of int objects they
+    # spread over ~8 MB that trafilatura evicts from the cache between pages; as
+    # flat arrays they take 1.6 MB (a quarter less time in the walk).
+    if isinstance(getattr(identifier, "_rowbase", None), list):
+        identifier._rowbase = array("q", identifier._rowbase)
+    if isinstance(identifier.tk_output, list):
+        identifier.tk_output = array("q", identifier.tk_output)
     return identifier

@@ -57,3 +57,13 @@ def test_too_little_text_falls_back_to_the_declared_language():
 )
 def test_normalize_language(code, expected):
     assert normalize_language(code) == expected
+
+
+def test_the_compacted_model_scores_exactly_as_py3langid_does():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from crawler.language import _identifier
+
+    stock = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    for text in (EN, ZH, "Die Messe in Tianjin zeigt Roboter.", "La foire présente des robots.", "x"):
+        assert _identifier().classify(text) == stock.classify(text)
