@@ -10,6 +10,9 @@ same run:
   expowatch `expowatch crawl` of every replica source into a fresh SQLite store, in its
             own process: discovery, fetch, validation, extraction in the process pool,
             event tagging, dedup (hash and MinHash bands), store with raw HTML
+  fetch     for scale: bare Scrapy (its defaults, no pipelines, no robots.txt) fetching
+            the same article pages from their list of URLs, in its own process; what
+            fetching alone costs before any extraction or store
 Prints articles/second for both and the ratio expowatch / baseline (goal: >= 0.8), twice:
 for the whole `expowatch crawl` process (start-up and imports included) and for its crawl
 phase (first crawl run started to last one finished, from the run records: what the
@@ -20,6 +23,8 @@ each part of the crawl used per article.
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import multiprocessing
 import os
 import sqlite3
@@ -114,11 +119,52 @@ def watch_cpu(proc: subprocess.Popen) -> dict[str, float]:
     return totals
 
 
+def bare_fetch(urls: list[str], workdir: Path) -> tuple[float, float]:
+    """(wall seconds, reactor CPU seconds) of bare Scrapy fetching urls, run in a process of its own."""
+    url_file = workdir / "urls.json"
+    url_file.write_text(json.dumps(urls))
+    proc = subprocess.run([sys.executable, __file__, "--bare-fetch", str(url_file)], capture_output=True,
+                          text=True, cwd=REPO, check=True)
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    return figures["seconds"], figures["cpu"]
+
+
+def run_bare_fetch(url_file: str) -> None:
+    """The --bare-fetch child: a minimal Scrapy spider over the URLs; prints its figures as JSON."""
+    import scrapy
+    from scrapy.crawler import CrawlerProcess
+
+    urls = json.loads(Path(url_file).read_text())
+
+    class Fetch(scrapy.Spider):
+        name = "fetch"
+
+        async def start(self):
+            for url in urls:
+                yield scrapy.Request(url)
+
+        def parse(self, response):
+            yield {"url": response.url, "bytes": len(response.body)}
+
+    process = CrawlerProcess({"LOG_LEVEL": "ERROR", "ROBOTSTXT_OBEY": False, "DOWNLOAD_DELAY": 0,
+                              "CONCURRENT_REQUESTS_PER_DOMAIN": 4, "TELNETCONSOLE_ENABLED": False})
+    process.crawl(Fetch)
+    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    process.start()
+    after, seconds = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - started
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    print(json.dumps({"seconds": seconds, "cpu": cpu}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=2000, help="synthetic articles added to the replica")
     parser.add_argument("--page-size", type=int, default=50, help="articles per list page")
+    parser.add_argument("--bare-fetch", metavar="URL_FILE", help=argparse.SUPPRESS)  # the fetch child
     args = parser.parse_args()
+    if args.bare_fetch:
+        run_bare_fetch(args.bare_fetch)
+        return
 
     with ReplicaWeb(scale=args.scale, page_size=args.page_size) as web, tempfile.TemporaryDirectory() as tmp:
         expected = web.expected_articles()
@@ -130,6 +176,7 @@ def main() -> None:
 
         base_seconds = baseline(pages)
         ours = expowatch_crawl(sources, db)
+        fetch_seconds, fetch_cpu = bare_fetch([e.url for e in expected], Path(tmp))
         with sqlite3.connect(db) as conn:
             stored = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
             copies = conn.execute("SELECT count(*) FROM article_urls WHERE relation = 'exact_copy'").fetchone()[0]
@@ -146,6 +193,9 @@ def main() -> None:
         print(f"  {label:34s} {seconds:7.2f} s  {rate:7.1f} articles/s   ratio to baseline {rate / base_rate:.2f}")
     for role, seconds in sorted(ours.cpu_s.items()):
         print(f"  CPU {role:52s} {seconds:6.2f} s  {seconds / handled * 1000:5.2f} ms/article")
+    fetch_rate = len(pages) / fetch_seconds
+    print(f"fetch      bare Scrapy, same pages, no extraction or store: {fetch_seconds:7.2f} s  {fetch_rate:7.1f} pages/s  "
+          f"(ratio to baseline {fetch_rate / base_rate:.2f}; {fetch_cpu / len(pages) * 1000:.2f} ms CPU per page)")
     print("goal: ratio >= 0.8")
 
 

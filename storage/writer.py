@@ -21,16 +21,17 @@ jobs of its batch fail with a message saying so and a new process takes the next
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import pickle
 import queue
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from typing import Any, Callable
 
+import pebble
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -69,7 +70,7 @@ class BatchWriter:
         self.max_batch = max_batch
         self.linger = linger
         self._mp_context = mp_context
-        self._process: ProcessPoolExecutor | None = None  # started with the first batch
+        self._process: pebble.ProcessPool | None = None  # started with the first batch
         self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._held: _Queued | None = None  # first job of the next batch (it needed another store)
         self._closed = False
@@ -92,7 +93,8 @@ class BatchWriter:
         self._queue.put(None)
         self._thread.join()
         if self._process is not None:
-            self._process.shutdown(wait=True)
+            self._process.close()
+            self._process.join()
 
     def _run(self) -> None:
         while True:
@@ -128,13 +130,14 @@ class BatchWriter:
         if not live:
             return
         if self._process is None:
-            self._process = ProcessPoolExecutor(max_workers=1, mp_context=self._mp_context)
+            # pebble, not ProcessPoolExecutor: its worker ends when the crawl process is killed
+            # (an executor's worker would wait for jobs forever) and a dead worker is replaced.
+            self._process = pebble.ProcessPool(max_workers=1, context=self._mp_context or multiprocessing.get_context())
         try:
-            outcomes = self._process.submit(write_batch, live[0].db_url, [q.job for q in live]).result()
-        except BrokenProcessPool:
-            self._process = None  # the next batch starts a new writer process
-            outcomes = [(False, WriterDied(f"the store writer process died while writing a batch of {len(live)} "
-                                           "jobs; they were not committed"))] * len(live)
+            outcomes = self._process.schedule(write_batch, args=(live[0].db_url, [q.job for q in live])).result()
+        except pebble.ProcessExpired as exc:
+            outcomes = [(False, WriterDied(f"the store writer process died ({exc}) while writing a batch of "
+                                           f"{len(live)} jobs; they were not committed"))] * len(live)
         except Exception as exc:  # noqa: BLE001 - e.g. a job that cannot be pickled: the batch's failure
             outcomes = [(False, exc)] * len(live)
         for queued, (ok, value) in zip(live, outcomes):

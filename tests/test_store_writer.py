@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 from functools import partial
 from pathlib import Path
@@ -148,3 +151,41 @@ def test_close_commits_what_is_queued_and_refuses_more(store, tmp_path):
     assert len(skipped_urls(url)) == 5
     with pytest.raises(RuntimeError, match="closed"):
         writer.submit(url, partial(skip, source_id=source_id, n=9))
+
+
+def test_the_writer_process_ends_when_its_crawl_process_is_killed(store, tmp_path):
+    url, _ = store
+    repo = Path(__file__).resolve().parent.parent
+    owner = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        sys.path[:0] = [{str(repo)!r}, {str(repo / "tests")!r}]
+        from functools import partial
+        from storage.writer import BatchWriter
+        import test_store_writer
+        BatchWriter().submit({url!r}, partial(test_store_writer.hold, signals={str(tmp_path)!r}))
+        time.sleep(120)
+    """)])
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists():
+            assert time.monotonic() < deadline and owner.poll() is None, "the writer never started"
+            time.sleep(0.05)
+        writer_pid = int((tmp_path / "started").read_text())
+        owner.kill()  # kill -9 of the crawl process, mid-batch
+        owner.wait()
+        (tmp_path / "release").write_text("go")  # the batch's job returns; nobody is left to take the result
+        deadline = time.monotonic() + 20
+        while is_running(writer_pid):
+            assert time.monotonic() < deadline, f"writer process {writer_pid} outlived its crawl process"
+            time.sleep(0.1)
+    finally:
+        owner.kill()
+
+
+def is_running(pid: int) -> bool:
+    """True while pid is a live process (a zombie waiting to be reaped counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
