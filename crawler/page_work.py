@@ -86,7 +86,10 @@ def _tags(doc: ExtractedArticle, task: PageTask) -> list:
 
 @lru_cache(maxsize=4)
 def _taxonomy(events_file: str | None):
-    """The taxonomy, loaded once per worker process (the crawl checked the file before it started)."""
-    from crawler.events import load_taxonomy
+    """The taxonomy, loaded once per worker process (the crawl checked the file before it started).
 
-    return load_taxonomy(events_file)
+    None means the built-in events only: the crawl process has already resolved EXPOWATCH_EVENTS.
+    """
+    from crawler.events import builtin_taxonomy, load_taxonomy
+
+    return builtin_taxonomy() if events_file is None else load_taxonomy(events_file)
