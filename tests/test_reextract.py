@@ -65,3 +65,20 @@ def test_retag_with_a_new_event_in_a_user_file_tags_stored_articles_without_fetc
     assert tagged == naming
     listed = run_cli("events", "list", "--events-file", str(events_file), "--db", db_url, "--format", "json", check=True)
     assert '"light-of-internet-expo"' in listed.stdout
+
+
+def test_a_crawl_tags_with_the_events_file_it_is_given(tmp_path, sqlite_url, run_cli):
+    """Tagging runs in the extraction workers: the user's events file must reach them, flag or environment."""
+    events_file = tmp_path / "my-events.toml"
+    events_file.write_text(
+        '[[event]]\nslug = "light-of-internet-expo"\nname_en = "Light of Internet Expo"\n'
+        'name_zh = "互联网之光博览会"\ncities = ["Wuzhen"]\nfirst_year = 2014\n'
+    )
+    with ReplicaWeb() as web:
+        sources = web.write_sources_file(tmp_path / "sources.toml")
+        run_cli("crawl", "technews", "--sources-file", str(sources), "--db", sqlite_url, check=True,
+                env={"EXPOWATCH_EVENTS": str(events_file)})
+    with session_factory(sqlite_url)() as session:
+        naming = {a.id for a in session.scalars(select(Article)) if "Light of Internet Expo" in a.text}
+        tagged = set(session.scalars(select(ArticleEvent.article_id).where(ArticleEvent.event == "light-of-internet-expo")))
+    assert naming and tagged == naming
