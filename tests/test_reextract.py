@@ -12,6 +12,16 @@ from storage.models import Article, ArticleEvent, SourceRow
 SITE = "wic-tianjin"
 
 
+def user_events_file(tmp_path):
+    """A user's events file adding an event the built-in taxonomy lacks (named by technews articles)."""
+    events_file = tmp_path / "my-events.toml"
+    events_file.write_text(
+        '[[event]]\nslug = "light-of-internet-expo"\nname_en = "Light of Internet Expo"\n'
+        'name_zh = "互联网之光博览会"\ncities = ["Wuzhen"]\nfirst_year = 2014\n'
+    )
+    return events_file
+
+
 def test_reextract_rewrites_old_extractions_from_raw_html_without_fetching(tmp_path, db_url, run_cli):
     with ReplicaWeb() as web:
         sources = web.write_sources_file(tmp_path / "sources.toml")
@@ -44,11 +54,7 @@ def test_reextract_rewrites_old_extractions_from_raw_html_without_fetching(tmp_p
 
 
 def test_retag_with_a_new_event_in_a_user_file_tags_stored_articles_without_fetching(tmp_path, db_url, run_cli):
-    events_file = tmp_path / "my-events.toml"
-    events_file.write_text(
-        '[[event]]\nslug = "light-of-internet-expo"\nname_en = "Light of Internet Expo"\n'
-        'name_zh = "互联网之光博览会"\ncities = ["Wuzhen"]\nfirst_year = 2014\n'
-    )
+    events_file = user_events_file(tmp_path)
     with ReplicaWeb() as web:
         sources = web.write_sources_file(tmp_path / "sources.toml")
         run_cli("crawl", "technews", "--sources-file", str(sources), "--db", db_url, check=True)
@@ -69,11 +75,7 @@ def test_retag_with_a_new_event_in_a_user_file_tags_stored_articles_without_fetc
 
 def test_a_crawl_tags_with_the_events_file_it_is_given(tmp_path, sqlite_url, run_cli):
     """Tagging runs in the extraction workers: the user's events file must reach them, flag or environment."""
-    events_file = tmp_path / "my-events.toml"
-    events_file.write_text(
-        '[[event]]\nslug = "light-of-internet-expo"\nname_en = "Light of Internet Expo"\n'
-        'name_zh = "互联网之光博览会"\ncities = ["Wuzhen"]\nfirst_year = 2014\n'
-    )
+    events_file = user_events_file(tmp_path)
     with ReplicaWeb() as web:
         sources = web.write_sources_file(tmp_path / "sources.toml")
         run_cli("crawl", "technews", "--sources-file", str(sources), "--db", sqlite_url, check=True,
