@@ -18,9 +18,11 @@ warm instead of paying seconds of imports and model loading.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
+import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable, TypeVar
@@ -32,6 +34,7 @@ from crawler.language import detect_language
 from crawler.page_work import PageTask, ProcessedPage, process_page
 
 Result = TypeVar("Result")
+logger = logging.getLogger(__name__)
 
 # A normal page extracts in 5–50 ms; even a 5 MB page (quality.MAX_HTML_BYTES)
 # finishes within a few seconds. Twenty seconds is far past any honest page.
@@ -54,6 +57,20 @@ def worker_context(start_method: str = START_METHOD) -> multiprocessing.context.
     if start_method == "forkserver":
         context.set_forkserver_preload(FORKSERVER_PRELOAD)
     return context
+
+
+def start_forkserver(start_method: str = START_METHOD) -> None:
+    """Start the forkserver (and its preload) now, without waiting for it.
+
+    Its first fork waits until the preload is done (about 1.5 s of imports and warm-up);
+    started when the first article is requested, that happens while the page downloads
+    instead of blocking the reactor at the first extraction.
+    """
+    worker_context(start_method)
+    if start_method == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 class ExtractionFailed(RuntimeError):
@@ -81,6 +98,12 @@ class ExtractionPool:
             initializer=init_worker,
             context=worker_context(start_method),
         )
+        # Launching the workers waits for the forkserver's preload (~1.5 s): a thread does it, and
+        # pages submitted meanwhile wait in `_pending` instead of blocking the caller (the reactor).
+        self._lock = threading.Lock()
+        self._pending: list[tuple] | None = []  # None once the workers are up
+        self._starter = threading.Thread(target=self._start, name="expowatch-pool-start", daemon=True)
+        self._starter.start()
 
     def submit(
         self,
@@ -100,19 +123,47 @@ class ExtractionPool:
 
     def _schedule(self, function: Callable[..., Result], args: tuple, kwargs: dict, url: str,
                   on_timeout: Callable[[], Result]) -> Future[Result]:
-        inner = self._pool.schedule(function, args=args, kwargs=kwargs, timeout=self.timeout)
         outer: Future[Result] = Future()
         outer.set_running_or_notify_cancel()
-        inner.add_done_callback(lambda done: _settle(outer, done, url, on_timeout))
+        with self._lock:
+            if self._pending is not None:
+                self._pending.append((outer, function, args, kwargs, url, on_timeout))
+                return outer
+        self._hand_over(outer, function, args, kwargs, url, on_timeout)
         return outer
+
+    def _hand_over(self, outer: Future, function: Callable, args: tuple, kwargs: dict, url: str,
+                   on_timeout: Callable[[], object]) -> None:
+        try:
+            inner = self._pool.schedule(function, args=args, kwargs=kwargs, timeout=self.timeout)
+        except Exception as exc:  # noqa: BLE001 - e.g. a closed pool: the page's failure, with its URL
+            outer.set_exception(ExtractionFailed(f"{url}: could not schedule extraction: {exc}"))
+            return
+        inner.add_done_callback(lambda done: _settle(outer, done, url, on_timeout))
+
+    def _start(self) -> None:
+        """Launch the workers (pebble starts them with its first task), then hand over what waited."""
+        try:
+            self._pool.schedule(_started).result()
+        except Exception:  # noqa: BLE001 - the pages' own schedule calls will report it
+            logger.exception("the extraction workers did not start")
+        while True:
+            with self._lock:
+                waiting, self._pending = self._pending, ([] if self._pending else None)
+            if not waiting:
+                return
+            for queued in waiting:
+                self._hand_over(*queued)
 
     def close(self) -> None:
         """Finish scheduled documents, then stop the workers."""
+        self._starter.join()
         self._pool.close()
         self._pool.join()
 
     def stop(self) -> None:
         """Stop at once, killing workers mid-document (their futures are cancelled)."""
+        self._starter.join()
         self._pool.stop()
         self._pool.join()
 
@@ -121,6 +172,11 @@ class ExtractionPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _started() -> bool:
+    """The first task of a pool: it only makes pebble launch the workers."""
+    return True
 
 
 def timed_out(url: str, timeout: float) -> ExtractedArticle:

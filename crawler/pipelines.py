@@ -11,10 +11,12 @@ import logging
 import os
 from functools import partial
 
+from scrapy import signals
 from scrapy.exceptions import DropItem
 
 from crawler.dedup import DEFAULT_THRESHOLD
 from crawler.events import EVENTS_ENV_VAR, TAGGER_VERSION, load_taxonomy
+from crawler.extraction_pool import start_forkserver
 from crawler.hints import hints_for
 from crawler.items import FetchedPage
 from crawler.page_work import PageTask
@@ -69,6 +71,18 @@ class ProcessPipeline(_Stage):
         # Resolved here, so every worker reads the same file; loading it now reports a bad file before any fetch.
         self.events_file = crawler.settings.get("EXPOWATCH_EVENTS_FILE") or os.environ.get(EVENTS_ENV_VAR) or None
         self.taxonomy = load_taxonomy(self.events_file)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.request_scheduled, signal=signals.request_scheduled)
+        return pipeline
+
+    def request_scheduled(self, request, spider) -> None:
+        """The first article request starts the workers' forkserver: it warms up while the page downloads."""
+        if request.callback == getattr(spider, "parse_article", None):
+            self.crawler.signals.disconnect(self.request_scheduled, signal=signals.request_scheduled)
+            start_forkserver()
 
     @property
     def pool(self):
