@@ -186,7 +186,9 @@ class ConditionalGetMiddleware:
         if not settings.getbool("EXPOWATCH_CONDITIONAL_GET") or settings.getbool("EXPOWATCH_BACKFILL"):
             raise NotConfigured
         self.crawler = crawler
-        self.db = session_factory(resolve_db_url(settings.get("EXPOWATCH_DB_URL")))
+        url = resolve_db_url(settings.get("EXPOWATCH_DB_URL"))
+        self.reader = session_factory(url, for_writing=False)  # lookups never wait for the store writer
+        self.db = session_factory(url)
         self.fetched: dict[str, dict[str, Any]] = {}
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -199,7 +201,7 @@ class ConditionalGetMiddleware:
             return
         if getattr(self.crawler.spider, "backfill", False):  # resuming an unfinished run: read every page
             return
-        with self.db() as session:
+        with self.reader() as session:
             entry = load_validators(session, request.url)
         if entry is None:
             return

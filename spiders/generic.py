@@ -110,7 +110,7 @@ class GenericSourceSpider(scrapy.Spider):
         if not settings.getbool("EXPOWATCH_DRY_RUN"):  # a dry run neither reads nor creates a store
             url = resolve_db_url(settings.get("EXPOWATCH_DB_URL"))
             ensure_schema(url)  # `scrapy crawl NAME` may be the store's first use; cheap when current
-            spider.db = session_factory(url)
+            spider.db = session_factory(url, for_writing=False)  # the spider only reads: no write lock
         spider.backfill = settings.getbool("EXPOWATCH_BACKFILL") or spider._resuming(settings)
         spider.article_limit = settings.getint("EXPOWATCH_ARTICLE_LIMIT")  # 0: no limit
         return spider
