@@ -62,6 +62,12 @@ ITEM_PIPELINES = {
 DOWNLOAD_HANDLERS = {
     "http": "crawler.http_handler.KeepAliveDownloadHandler",
     "https": "crawler.http_handler.KeepAliveDownloadHandler",
+    # Only http(s) is fetched (crawler/safety.py refuses the rest); not loading these
+    # handlers also saves every crawler their imports at start-up.
+    "data": None,
+    "file": None,
+    "ftp": None,
+    "s3": None,
 }
 DOWNLOADER_MIDDLEWARES = {
     "crawler.safety.AddressGuardMiddleware": 40,  # SSRF guard, before robots.txt (100): see crawler/safety.py
