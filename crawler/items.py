@@ -24,5 +24,9 @@ class FetchedPage:
     redirect_urls: list[str] = field(default_factory=list)
     listed_date: str | None = None  # ISO date the feed or sitemap gave the article, if any
     skip_reason: str | None = None
-    extracted: ExtractedArticle | None = field(default=None, repr=False)  # processed.article
     processed: ProcessedPage | None = field(default=None, repr=False)  # set by ProcessPipeline
+
+    @property
+    def extracted(self) -> ExtractedArticle | None:
+        """The extracted article, once the workers have processed the page."""
+        return self.processed.article if self.processed is not None else None

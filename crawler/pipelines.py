@@ -68,9 +68,9 @@ class ProcessPipeline(_Stage):
     def __init__(self, crawler):
         super().__init__(crawler)
         self.workers = crawler.settings.getint("EXPOWATCH_EXTRACT_WORKERS") or None
-        # Resolved here, so every worker reads the same file; loading it now reports a bad file before any fetch.
+        # Resolved here, so every worker reads the same file; loaded now so a bad file fails before any fetch.
         self.events_file = crawler.settings.get("EXPOWATCH_EVENTS_FILE") or os.environ.get(EVENTS_ENV_VAR) or None
-        self.taxonomy = load_taxonomy(self.events_file)
+        load_taxonomy(self.events_file)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -100,7 +100,6 @@ class ProcessPipeline(_Stage):
         except Exception as exc:  # a crash in the extractor is this page's failure, not the crawl's
             self.spider.record_error(item.url, f"extraction failed: {type(exc).__name__}: {exc}", "article")
             raise DropItem(f"extraction failed for {item.url}") from exc
-        item.extracted = item.processed.article
         if item.extracted.skip_reason:
             item.skip_reason = item.extracted.skip_reason
         return item

@@ -7,9 +7,9 @@ insert-or-ignore on a unique key, never check-then-insert.
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Iterable
 
 from sqlalchemy import Table, and_, bindparam, or_, select, update
@@ -128,8 +128,7 @@ class ArticleRecord:
     encoding: str | None = None
     language: str | None = None
     extractor_version: str = ""
-    raw_html: bytes | None = None
-    raw_html_zlib: bytes | None = None  # compress_html(raw_html), when the caller compressed it already
+    raw_html_zlib: bytes | None = None  # compress_html(the page's raw bytes); None: no raw page kept
     http_charset: str | None = None
     minhash: bytes | None = None  # crawler.dedup.Signature.to_bytes(); None: no near-duplicate check
 
@@ -180,14 +179,13 @@ def store_article(session: Session, record: ArticleRecord, *, now: datetime | No
             raise RuntimeError(f"article {record.canonical_url} neither inserted nor found")
         outcome = "known_url" if existing.canonical_url == record.canonical_url else "exact_duplicate"
         return _seen_again(session, record, existing.id, outcome, now)
-    html_zlib = record.raw_html_zlib or (compress_html(record.raw_html) if record.raw_html is not None else None)
-    if html_zlib is not None:
+    if record.raw_html_zlib is not None:
         insert_or_ignore(session, RawPage.__table__, {
             "article_id": article_id,
             "url": record.canonical_url,
             "http_charset": record.http_charset,
             "fetched_at": now,
-            "html_zlib": html_zlib,
+            "html_zlib": record.raw_html_zlib,
         })
     stored = StoredArticle(outcome="new", article_id=article_id, canonical_id=article_id)
     if record.minhash is not None:

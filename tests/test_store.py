@@ -11,13 +11,21 @@ from crawler.dedup import content_hash
 from storage.engine import get_engine, session_factory
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import Article, ArticleUrl, CrawlRun
-from storage.store import ArticleRecord, ensure_source, finish_run, known_urls, start_run, store_article
+from storage.store import (
+    ArticleRecord,
+    compress_html,
+    ensure_source,
+    finish_run,
+    known_urls,
+    start_run,
+    store_article,
+)
 
 
 def record(source_id: int, url: str, text: str, *seen: str) -> ArticleRecord:
     return ArticleRecord(source_id=source_id, canonical_url=url, seen_urls=seen, title="T", text=text,
                          content_hash=content_hash(text), published_at=datetime(2021, 3, 19, 2, 20, tzinfo=timezone.utc),
-                         extractor_version="test", raw_html=b"<html></html>")
+                         extractor_version="test", raw_html_zlib=compress_html(b"<html></html>"))
 
 
 @pytest.fixture
