@@ -48,6 +48,18 @@ def find_bindir() -> Path:
     raise PostgresUnavailable("no PostgreSQL binaries found (install Debian's postgresql or set EXPOWATCH_PG_BIN)")
 
 
+def stop_server(process: subprocess.Popen | None, root: Path, *, timeout: float) -> None:
+    """Stop a test server (SIGTERM, SIGKILL after timeout seconds) and remove its data directory."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -121,11 +133,4 @@ class TemporaryPostgres:
         return self.url(name)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+        stop_server(self.process, self.root, timeout=30)

@@ -6,14 +6,13 @@ or the server cannot start this raises: the distributed tests then fail loudly, 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from pgserver import free_port
+from pgserver import free_port, stop_server
 
 START_TIMEOUT_S = 20.0
 
@@ -83,14 +82,7 @@ class TemporaryRedis:
         self.start()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+        stop_server(self.process, self.root, timeout=10)
 
 
 @pytest.fixture(scope="session")
