@@ -33,7 +33,7 @@ import trafilatura
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from replica_cases import ReplicaCase, replica_cases  # noqa: E402
 
-from crawler.extraction import extract_article  # noqa: E402
+from crawler.extract.extraction import extract_article  # noqa: E402
 from crawler.replica import ReplicaWeb  # noqa: E402
 
 # Tokens for overlap scores: a Latin word (lowercased) or one CJK character,

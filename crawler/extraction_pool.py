@@ -29,8 +29,8 @@ from typing import Callable, TypeVar
 
 import pebble
 
-from crawler.extraction import ExtractedArticle, ExtractionHints, extract_article
-from crawler.language import detect_language
+from crawler.extract.extraction import ExtractedArticle, ExtractionHints, extract_article
+from crawler.extract.language import detect_language
 from crawler.page_work import PageTask, ProcessedPage, process_page
 
 Result = TypeVar("Result")

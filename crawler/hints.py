@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crawler.extraction import ExtractionHints
+from crawler.extract.extraction import ExtractionHints
 from spiders.sources import Source
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from crawler.dedup import content_hash, text_signature
-from crawler.extraction import ExtractedArticle, ExtractionHints, extract_article
+from crawler.extract.extraction import ExtractedArticle, ExtractionHints, extract_article
 from storage.store import compress_html
 
 

@@ -20,7 +20,7 @@ import feedparser
 from lxml import etree
 from parsel import Selector
 
-from crawler.htmltree import is_xpath
+from crawler.extract.htmltree import is_xpath
 from crawler.urls import canonical_url
 
 # The sitemap protocol's own limit for one uncompressed file; a bigger one is hostile or broken.

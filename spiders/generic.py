@@ -21,7 +21,7 @@ from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from crawler.encoding import decode_html
+from crawler.extract.encoding import decode_html
 from crawler.items import FetchedPage
 from crawler.runrecord import RUN_ID_ENV
 from crawler.middlewares import GAVE_UP, KIND

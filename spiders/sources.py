@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
-from crawler.htmltree import is_xpath  # one rule for the extractor and the source checks
+from crawler.extract.htmltree import is_xpath  # one rule for the extractor and the source checks
 
 SOURCES_ENV = "EXPOWATCH_SOURCES"
 DEFAULT_SCHEDULE = "0 * * * *"  # hourly: often enough for press releases, gentle on sites

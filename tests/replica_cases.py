@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler.hints import hints_for
-from crawler.extraction import ExtractionHints
+from crawler.extract.extraction import ExtractionHints
 from crawler.replica import ReplicaWeb
 from crawler.replica.catalog import Entry, load_catalog, load_site, strip_markup
 from spiders.sources import Source, parse_sources

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from html_pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, page, paragraphs
 
-from crawler.dates import find_dates, parse_date, source_zone, url_date
-from crawler.htmltree import jsonld_objects, meta_values, parse_html
+from crawler.extract.dates import find_dates, parse_date, source_zone, url_date
+from crawler.extract.htmltree import jsonld_objects, meta_values, parse_html
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)

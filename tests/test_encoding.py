@@ -7,7 +7,7 @@ import codecs
 import pytest
 from html_pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, ZH_TRADITIONAL_PARAGRAPHS, page, paragraphs
 
-from crawler.encoding import decode_html, normalize_charset, sniff_meta_charset
+from crawler.extract.encoding import decode_html, normalize_charset, sniff_meta_charset
 
 ZH_TITLE = "第五届世界智能大会筹备工作推进会召开"
 ZH_TRADITIONAL_TITLE = "第五屆世界智能大會籌備工作推進會召開"

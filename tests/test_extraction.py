@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from html_pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, page, paragraphs, site_chrome
 
-from crawler.extraction import EXTRACTOR_VERSION, ExtractedArticle, ExtractionHints, extract_article
+from crawler.extract.extraction import EXTRACTOR_VERSION, ExtractedArticle, ExtractionHints, extract_article
 
 URL = "http://expo.example.org/news/2024/0621/88.html"
 EN_HEADLINE = "Expo Draws Five Hundred Exhibitors to Tianjin"

@@ -6,7 +6,7 @@ import pytest
 from html_pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, page, paragraphs
 
 from crawler.dedup import content_hash, text_signature
-from crawler.extraction import ExtractionHints, extract_article
+from crawler.extract.extraction import ExtractionHints, extract_article
 from crawler.extraction_pool import ExtractionPool
 from crawler.page_work import PageTask
 from storage.store import compress_html

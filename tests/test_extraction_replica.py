@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from replica_cases import ReplicaCase, catalog_ids, replica_cases
 
-from crawler.extraction import ExtractedArticle, ExtractionHints, extract_article
+from crawler.extract.extraction import ExtractedArticle, ExtractionHints, extract_article
 from crawler.replica import ReplicaWeb
 
 ARTICLE_IDS = catalog_ids("article")

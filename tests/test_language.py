@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from html_pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, ZH_TRADITIONAL_PARAGRAPHS
 
-from crawler.language import MIXED_CJK_SHARE, detect_language, normalize_language, text_words
+from crawler.extract.language import MIXED_CJK_SHARE, detect_language, normalize_language, text_words
 
 EN = " ".join(EN_PARAGRAPHS)
 ZH = "".join(ZH_PARAGRAPHS)
@@ -62,7 +62,7 @@ def test_normalize_language(code, expected):
 def test_the_compacted_model_scores_exactly_as_py3langid_does():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    from crawler.language import _identifier
+    from crawler.extract.language import _identifier
 
     stock = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     for text in (EN, ZH, "Die Messe in Tianjin zeigt Roboter.", "La foire présente des robots.", "x"):

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from html_pages import EN_PARAGRAPHS, page, paragraphs
 
-from crawler.extraction import ExtractedArticle
+from crawler.extract.extraction import ExtractedArticle
 from crawler.page_work import PageTask, date_from_listing, process_page
 
 

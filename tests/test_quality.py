@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from html_pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, page, paragraphs, site_chrome
 
-from crawler import quality
-from crawler.extraction import ExtractionHints, extract_article
-from crawler.language import text_words
+from crawler.extract import quality
+from crawler.extract.extraction import ExtractionHints, extract_article
+from crawler.extract.language import text_words
 
 URL = "http://expo.example.org/news/88.html"
 

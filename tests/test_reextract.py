@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from crawler.extraction import EXTRACTOR_VERSION
+from crawler.extract.extraction import EXTRACTOR_VERSION
 from crawler.replica import ReplicaWeb
 from storage.engine import session_factory
 from storage.models import Article, ArticleEvent, SourceRow

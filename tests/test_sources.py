@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from parsel import Selector
 
-from crawler.encoding import decode_html
-from crawler.extraction import extract_article
+from crawler.extract.encoding import decode_html
+from crawler.extract.extraction import extract_article
 from crawler.hints import hints_for
 from crawler.replica import ReplicaWeb
 from spiders.discovery import Listing, list_page_links, matching_articles, next_page_url, read_feed, read_sitemap

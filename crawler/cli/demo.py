@@ -15,7 +15,7 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve", help="Keep the replica web running and print its sources file.")] = False,
 ) -> None:
     """Crawl the bundled replica sites on 127.0.0.1, then crawl again after new articles appear."""
-    from crawler.demo import run_demo, serve_replica
+    from crawler.replica.demo import run_demo, serve_replica
 
     if serve:
         serve_replica()

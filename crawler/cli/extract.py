@@ -42,7 +42,7 @@ def extract(
     sources_file: SourcesFileOption = None,
 ) -> None:
     """Extract one page (title, text, dates, language) and print it; stores nothing."""
-    from crawler.extraction import ExtractionHints, extract_article
+    from crawler.extract.extraction import ExtractionHints, extract_article
     from crawler.hints import hints_for
 
     body, http_charset, found_url = read_page(target)

@@ -26,7 +26,7 @@ def reextract(
     Articles keep their id, URLs and copies; title, text, dates, language and the
     extractor version are replaced. A page the new extractor rejects keeps its old text.
     """
-    from crawler.extraction import ExtractionHints
+    from crawler.extract.extraction import ExtractionHints
     from crawler.hints import hints_for
     from crawler.workers import extraction_pool
     from storage.engine import session_factory

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crawler.encoding import decode_html
+from crawler.extract.encoding import decode_html
 from crawler.events.taxonomy import Taxonomy
 from crawler.events.tagger import MENTIONED, PRIMARY, EventTag, tag_article
-from crawler.htmltree import parse_html
+from crawler.extract.htmltree import parse_html
 
 # Elements whose text starts a new line when a page is read whole: the line
 # structure the tagger's heading / footer detection relies on.

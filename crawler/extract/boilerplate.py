@@ -14,8 +14,8 @@ import re
 from lxml import etree
 from lxml.html import HtmlElement
 
-from crawler.dates import date_span
-from crawler.htmltree import alnum_only, link_share, remove_element, select
+from crawler.extract.dates import date_span
+from crawler.extract.htmltree import alnum_only, link_share, remove_element, select
 
 # Element class/id words that mark page furniture, matched as whole words of
 # the attribute (split on space, "-" and "_"). An element is only dropped when

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from crawler.language import text_words
+from crawler.extract.language import text_words
 
 # Pages above this size are data dumps, endless comment threads or broken
 # streams; real article pages are 20 KB - 2 MB even with inline scripts, and

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from lxml import etree
 from lxml.html import HtmlElement
 
-from crawler.htmltree import jsonld_objects, normalize_space, select_text
+from crawler.extract.htmltree import jsonld_objects, normalize_space, select_text
 
 # A page may legitimately be dated slightly ahead of our clock (embargoed wire
 # copy, a source time zone mis-declared by up to 14 h); more than a day ahead is wrong.

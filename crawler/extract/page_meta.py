@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 from lxml.html import HtmlElement
 
-from crawler.htmltree import alnum_only, node_text, normalize_space, select
+from crawler.extract.htmltree import alnum_only, node_text, normalize_space, select
 
 # Separators between a headline and the site / section name in <title>, in
 # the order they are tried: the first kind present splits the title, so

@@ -1,7 +1,7 @@
 """Article extraction: raw HTML bytes in, a plain ExtractedArticle out.
 
 Pure function over plain data, built on trafilatura; no Scrapy import here.
-The page is decoded once (crawler.encoding) and parsed once; headline, dates,
+The page is decoded once (crawler.extract.encoding) and parsed once; headline, dates,
 canonical URL and page signals are read from that tree, page furniture is
 removed from it, and trafilatura extracts the text from it (it works on its
 own copy). Time limits per document are enforced by crawler.extraction_pool.
@@ -18,10 +18,10 @@ import trafilatura
 from trafilatura.settings import Extractor
 from lxml.html import HtmlElement
 
-from crawler import boilerplate, quality
-from crawler.dates import ArticleDates, find_dates, source_zone
-from crawler.encoding import decode_html
-from crawler.htmltree import (
+from crawler.extract import boilerplate, quality
+from crawler.extract.dates import ArticleDates, find_dates, source_zone
+from crawler.extract.encoding import decode_html
+from crawler.extract.htmltree import (
     jsonld_objects,
     link_share,
     meta_values,
@@ -30,8 +30,8 @@ from crawler.htmltree import (
     select,
     strip_non_text,
 )
-from crawler.language import detect_language, text_words
-from crawler.page_meta import find_author, find_canonical_url, find_title
+from crawler.extract.language import detect_language, text_words
+from crawler.extract.page_meta import find_author, find_canonical_url, find_title
 
 # Bump when a change alters what is extracted from the same bytes, so stored
 # articles can be re-extracted (`expowatch reextract`).
@@ -90,7 +90,7 @@ class ExtractedArticle:
     canonical_url: str | None = None  # rel=canonical / og:url as found on the page
     encoding: str | None = None  # codec the bytes were decoded with
     encoding_source: str | None = None  # "bom", "meta", "http", "utf-8-valid", "detected", "fallback", "ascii"
-    skip_reason: str | None = None  # set when the page is not an article (see crawler.quality)
+    skip_reason: str | None = None  # set when the page is not an article (see crawler.extract.quality)
     extractor_version: str = EXTRACTOR_VERSION
     warnings: list[str] = field(default_factory=list)
 
