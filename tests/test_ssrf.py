@@ -25,7 +25,7 @@ from crawler.safety import (
     system_resolver,
 )
 from hostile_server import (
-    HostileServer, article, crawl_env, feed, page, redirect, run_measured, runs, stored, write_sources,
+    HostileServer, article, crawl_env, declared_huge, endless_body, feed, page, redirect, run_measured, runs, stored, write_sources,
 )
 
 REFUSED = {
@@ -405,3 +405,60 @@ def test_the_handler_refuses_a_request_the_guard_did_not_pass():
     with pytest.raises(AddressRefused, match="not checked"):  # passed for another host (a redirect's meta copy)
         guarded_host(Request("http://10.0.0.1/a.html", meta={GUARDED: "news.example"}))
     assert guarded_host(Request("http://News.Example/a.html", meta={GUARDED: "news.example"})) == "news.example"
+
+
+# -- `expowatch extract URL`: the same guard and caps as a crawl ---------------------------
+
+
+@pytest.fixture(scope="module")
+def extract_web():
+    """A site allowed by the operator (A) that redirects to another loopback site (B), and B itself."""
+    with HostileServer({r"/a/\d+\.html": article}) as other, \
+            HostileServer({r"/a/\d+\.html": article}) as allowed:
+        allowed.routes.update({
+            "/away": redirect(other.url("/a/2.html")),
+            "/home": redirect("/a/3.html", 301),
+            r"/r/\d+": redirect(lambda ex: f"/r/{int(ex.path[3:]) + 1}"),
+            "/endless": endless_body(),
+            "/huge": declared_huge(64 * 1024 * 1024),
+        })
+        yield allowed, other
+
+
+def test_extract_refuses_a_loopback_url_in_one_line(extract_web, run_cli):
+    _, other = extract_web
+    proc = run_cli("extract", other.url("/a/1.html"))
+    assert proc.returncode == 1
+    assert proc.stderr == (f"expowatch: error: cannot fetch {other.url('/a/1.html')}: refused: 127.0.0.1 is a "
+                           f"loopback address; {REFUSAL_HINT}\n")
+    assert other.paths() == []
+
+
+def test_extract_does_not_follow_a_redirect_to_a_loopback_host(extract_web, run_cli):
+    allowed, other = extract_web
+    env = {ALLOW_ENV: f"127.0.0.1:{allowed.port}"}
+    proc = run_cli("extract", allowed.url("/away"), env=env)
+    assert proc.returncode == 1 and "refused: 127.0.0.1 is a loopback address" in proc.stderr
+    assert "/a/2.html" not in other.paths()
+    followed = run_cli("extract", allowed.url("/home"), "--json", env=env)  # within the allowed host: fine
+    assert followed.returncode == 0, followed.stderr
+    assert json.loads(followed.stdout)["url"] == allowed.url("/a/3.html")
+
+
+@pytest.mark.parametrize(("path", "words"), [
+    ("/endless", "body larger than DOWNLOAD_MAXSIZE (10485760 bytes)"),
+    ("/huge", "body of 67108864 bytes is larger than DOWNLOAD_MAXSIZE"),
+    ("/r/1", "max redirections reached (5)"),
+])
+def test_extract_keeps_the_crawl_caps(extract_web, run_cli, path, words):
+    allowed, _ = extract_web
+    proc = run_cli("extract", allowed.url(path), "--allow-private-addresses")
+    assert proc.returncode == 1
+    assert words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_extract_with_allow_private_addresses_fetches_loopback(extract_web, run_cli):
+    _, other = extract_web
+    proc = run_cli("extract", other.url("/a/4.html"), "--allow-private-addresses", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["title"].startswith("Story 4:")
