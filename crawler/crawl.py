@@ -37,7 +37,12 @@ class RunSummary:
 def crawl_settings(*, db_url: str, sources_file: str | None = None, events_file: str | None = None,
                    backfill: bool = False, log_level: str = "WARNING",
                    overrides: dict[str, Any] | None = None) -> Settings:
-    """Project settings with the store, sources file and run options filled in."""
+    """Project settings with the store, sources file and run options filled in.
+
+    ValueError when an override would disable a safety mechanism (crawler.safety.unsafe_settings).
+    """
+    from crawler.safety import check_safety_settings
+
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     settings.set("EXPOWATCH_DB_URL", db_url, priority="cmdline")
@@ -48,6 +53,7 @@ def crawl_settings(*, db_url: str, sources_file: str | None = None, events_file:
     settings.set("EXPOWATCH_TRACEBACKS", log_level in ("DEBUG", "INFO"), priority="cmdline")
     for key, value in (overrides or {}).items():
         settings.set(key, value, priority="cmdline")
+    check_safety_settings(settings)
     return settings
 
 

@@ -12,9 +12,14 @@ skips the address check; the scheme check still applies. An operator may allow s
 hosts or networks for every source with EXPOWATCH_ALLOWED_PRIVATE_HOSTS (comma-separated
 `host`, `host:port` or CIDR network), e.g. an intranet mirror at 10.2.0.0/16.
 
-The address that was checked is the address Scrapy connects to: it is pinned in Scrapy's
-DNS cache, so a name that answers "public" to the check and "private" a moment later
-(DNS rebinding) still reaches only the checked address.
+The address that was checked is the address connected to, IPv4 and IPv6 alike: the guard
+pins the addresses it accepted for the host, and PinnedNameResolver, installed as the
+reactor's name resolver by the guard and by the download handler, answers connections
+from those pins only. Nothing resolves the name a second time, so a name that answers
+"public" to the check and "private" a moment later (DNS rebinding) still reaches only the
+checked address, whatever the DNS settings (DNSCACHE_ENABLED, DNS_RESOLVER) say. A host
+no guard looked up resolves to nothing, and the handler refuses a request the guard did
+not pass.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import ipaddress
 import logging
 import os
 import socket
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +37,10 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IHostnameResolver, IHostResolution, IResolutionReceiver
 from twisted.internet.threads import deferToThread
+from zope.interface import implementer
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +55,11 @@ ALLOW_ENV = "EXPOWATCH_ALLOWED_PRIVATE_HOSTS"
 ALLOW_SETTING = ALLOW_ENV
 STAT_CHECKED = "expowatch/addresses/checked"
 STAT_REFUSED = "expowatch/addresses/refused"
+# Request meta key: the host the guard passed this request for (the handler refuses others).
+GUARDED = "expowatch_guarded_host"
+# Hosts whose addresses are remembered for connections. A crawl meets a few hundred hosts; a
+# pin that falls out is looked up and checked again by the guard on the next request.
+PIN_CAPACITY = 20_000
 # Cloud instance-metadata services: named in the refusal, since reaching one is the classic SSRF prize.
 METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean
@@ -182,6 +196,40 @@ class Target:
         return cls(scheme, parts.hostname.rstrip(".").lower(), port or DEFAULT_PORTS[scheme])
 
 
+def lookup(host: str, port: int, resolver: Resolver = system_resolver) -> list[Address]:
+    """The addresses of a host (a literal address is its own answer); AddressRefused when there are none."""
+    if is_literal(host):
+        return [ipaddress.ip_address(host)]
+    try:
+        answers = list(resolver(host, port))
+    except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError
+        raise AddressRefused(f"refused: {host} could not be resolved to check its address ({exc})") from None
+    if not answers:
+        raise AddressRefused(f"refused: {host} resolves to no address")
+    found: list[Address] = []
+    for text in answers:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            raise AddressRefused(f"refused: {host} resolves to {text!r}, which is not an IP address") from None
+        if address not in found:
+            found.append(address)
+    return found
+
+
+def checked_addresses(url: str, *, resolver: Resolver = system_resolver, allow: AllowList = NO_ALLOWANCE,
+                      check: bool = True) -> tuple[list[Address], bool]:
+    """The addresses to connect to for url, and whether they were checked.
+
+    check=False (a source with allow_private_addresses) and hosts on the allow-list are
+    looked up without the check; every other host goes through check_url.
+    """
+    target = Target.of(url)
+    if not check or allow.allows_host(target.host, target.port):
+        return lookup(target.host, target.port, resolver), False
+    return check_url(url, resolver=resolver, allow=allow), True
+
+
 def check_url(url: str, *, resolver: Resolver = system_resolver, allow: AllowList = NO_ALLOWANCE) -> list[Address]:
     """The addresses a URL's host resolves to, when every one is public (or allowed).
 
@@ -193,21 +241,7 @@ def check_url(url: str, *, resolver: Resolver = system_resolver, allow: AllowLis
     if allow.allows_host(target.host, target.port):
         return []
     literal = is_literal(target.host)
-    if literal:
-        found = [ipaddress.ip_address(target.host)]
-    else:
-        try:
-            answers = list(resolver(target.host, target.port))
-        except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError
-            raise AddressRefused(f"refused: {target.host} could not be resolved to check its address ({exc})") from None
-        if not answers:
-            raise AddressRefused(f"refused: {target.host} resolves to no address")
-        found = []
-        for text in answers:
-            try:
-                found.append(ipaddress.ip_address(text))
-            except ValueError:
-                raise AddressRefused(f"refused: {target.host} resolves to {text!r}, which is not an IP address") from None
+    found = lookup(target.host, target.port, resolver)
     for address in found:
         if allow.allows_address(address):
             continue
@@ -232,27 +266,29 @@ class AddressGuardMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler) -> AddressGuardMiddleware:
+        check_safety_settings(crawler.settings)  # also for `scrapy crawl`, which skips crawl_settings
         return cls(crawler, allow=AllowList.from_settings(crawler.settings))
 
     async def process_request(self, request: Request) -> None:
-        """Pass the request on, or raise AddressRefused (recorded with the source and URL)."""
+        """Pass the request on, its host's addresses pinned; or raise AddressRefused (recorded with the source and URL)."""
         stats = self.crawler.stats
         stats.inc_value(STAT_CHECKED)
         source = getattr(self.crawler.spider, "source", None)
+        check = not (source is not None and source.allow_private_addresses)
         try:
             target = Target.of(request.url)  # the scheme rule holds for every source
-            if source is not None and source.allow_private_addresses:
-                return
             if is_literal(target.host):  # nothing to resolve: judged here, without a thread
-                check_url(request.url, resolver=self.resolver, allow=self.allow)
-                return
-            addresses = await maybe_deferred_to_future(
-                deferToThread(check_url, request.url, resolver=self.resolver, allow=self.allow))
+                addresses, checked = checked_addresses(request.url, resolver=self.resolver, allow=self.allow,
+                                                       check=check)
+            else:
+                addresses, checked = await maybe_deferred_to_future(deferToThread(
+                    checked_addresses, request.url, resolver=self.resolver, allow=self.allow, check=check))
         except AddressRefused as exc:
             stats.inc_value(STAT_REFUSED)
             self._refused(request, str(exc))
             raise
-        pin_address(urlsplit(request.url).hostname or "", addresses)  # the name as Scrapy will resolve it
+        pinned_resolver().pin(target.host, addresses, checked=checked)
+        request.meta[GUARDED] = target.host
 
     def _refused(self, request: Request, reason: str) -> None:
         """Requests with the spider's errback are recorded there; others (robots.txt) here."""
@@ -274,13 +310,159 @@ def is_literal(host: str) -> bool:
     return True
 
 
-def pin_address(host: str, addresses: list[Address]) -> None:
-    """Make Scrapy connect to the IPv4 address just checked, not to a fresh (rebound) DNS answer.
+def host_key(host: str) -> str:
+    """A host name as pins are keyed: lower case, no trailing dot, IDNA (ASCII) form."""
+    host = host.rstrip(".").lower()
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
 
-    Scrapy's resolver (CachingThreadedResolver, IPv4 only) answers from its DNS cache first.
+
+@implementer(IHostnameResolver)
+class PinnedNameResolver:
+    """The reactor's name resolver: answers a host with the addresses the guard pinned for it, nothing else.
+
+    Checked pins (the guard judged every address public) win over unchecked ones (hosts of
+    sources with allow_private_addresses, or on the allow-list), so a private source's lookup
+    of a name can never replace what a guarded source's check found. A literal address is
+    its own answer. A host with no pin resolves to no address: the connection fails.
     """
-    ipv4 = [a for a in addresses if a.version == 4]
-    if ipv4:
-        from scrapy.resolver import dnscache
 
-        dnscache[host] = str(ipv4[0])
+    def __init__(self, capacity: int = PIN_CAPACITY) -> None:
+        self.capacity = capacity
+        self.checked: OrderedDict[str, tuple[Address, ...]] = OrderedDict()
+        self.unchecked: OrderedDict[str, tuple[Address, ...]] = OrderedDict()
+
+    def pin(self, host: str, addresses: Iterable[Address], *, checked: bool) -> None:
+        """Connections to host go to these addresses from now on (literal hosts need no pin)."""
+        if is_literal(host):
+            return
+        table = self.checked if checked else self.unchecked
+        key = host_key(host)
+        table[key] = tuple(addresses)
+        table.move_to_end(key)
+        while len(table) > self.capacity:
+            table.popitem(last=False)
+
+    def addresses_for(self, host: str) -> tuple[Address, ...]:
+        """What a connection to host may use: its pinned addresses, or the literal address itself."""
+        if is_literal(host):
+            return (ipaddress.ip_address(host),)
+        key = host_key(host)
+        return self.checked.get(key) or self.unchecked.get(key) or ()
+
+    def resolveHostName(self, resolutionReceiver: IResolutionReceiver, hostName: str, portNumber: int = 0,
+                        addressTypes=None, transportSemantics: str = "TCP") -> IResolutionReceiver:  # noqa: N802,N803
+        """IHostnameResolver: hand the receiver the pinned addresses of hostName, at once."""
+        resolutionReceiver.resolutionBegan(_Resolution(hostName))
+        found = self.addresses_for(hostName)
+        if not found:
+            logger.warning("not connecting to %s: the address guard has not looked it up", hostName)
+        for address in found:
+            kind = IPv4Address if address.version == 4 else IPv6Address
+            if addressTypes is None or kind in addressTypes:
+                resolutionReceiver.addressResolved(kind("TCP", str(address), portNumber))
+        resolutionReceiver.resolutionComplete()
+        return resolutionReceiver
+
+
+@implementer(IHostResolution)
+@dataclass(frozen=True)
+class _Resolution:
+    """IHostResolution: the name being resolved (this resolver answers at once, so nothing to cancel)."""
+
+    name: str
+
+    def cancel(self) -> None:
+        pass
+
+
+_PINS = PinnedNameResolver()
+
+
+def pinned_resolver() -> PinnedNameResolver:
+    """The process's pinned resolver, made the reactor's name resolver if something replaced it.
+
+    Scrapy installs its own resolver (DNS_RESOLVER / TWISTED_DNS_RESOLVER) when a
+    CrawlerProcess starts; the guard and the download handler call this before every
+    request, so the crawl always connects through the pins whatever those settings say.
+    """
+    from twisted.internet import reactor
+
+    if reactor.nameResolver is not _PINS:
+        reactor.installNameResolver(_PINS)
+    return _PINS
+
+
+def guarded_host(request: Request) -> str:
+    """The request's host when the guard passed it; AddressRefused otherwise (the handler's last check)."""
+    host = Target.of(request.url).host
+    if request.meta.get(GUARDED) != host:
+        raise AddressRefused(f"refused: {host} was not checked by the address guard "
+                             "(crawler.safety.AddressGuardMiddleware must stay in DOWNLOADER_MIDDLEWARES)")
+    return host
+
+
+# -- settings that would turn a safety mechanism off -------------------------------------
+
+GUARD_PATH = "crawler.safety.AddressGuardMiddleware"
+ROBOTS_PATH = "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"
+HANDLER_PATH = "crawler.http_handler.KeepAliveDownloadHandler"
+# Numeric caps and the range a crawl may set them to: beyond these, the cap no longer protects.
+SETTING_RANGES: dict[str, tuple[float, float, str]] = {
+    "DOWNLOAD_MAXSIZE": (1, 100 * 1024 * 1024, "bytes (0 would mean no cap on bodies)"),
+    "DOWNLOAD_TIMEOUT": (0.1, 600, "seconds (a drip would hold the crawl for longer)"),
+    "REDIRECT_MAX_TIMES": (0, 20, "hops"),
+    "RETRY_TIMES": (0, 10, "retries"),
+    "EXPOWATCH_RETRY_AFTER_MAX": (0, 3600, "seconds"),
+}
+
+
+def unsafe_settings(settings) -> list[str]:
+    """What in these settings would disable a safety mechanism, one sentence each ([] when none).
+
+    The SSRF guard must stay a downloader middleware before robots.txt, http(s) must be
+    fetched by the guarded handler, and the size, time and redirect caps stay in range.
+    DNS settings (DNSCACHE_ENABLED, DNS_RESOLVER) are free: the guard does not depend on them.
+    """
+    from scrapy.utils.misc import load_object
+
+    problems: list[str] = []
+    middlewares = settings.getwithbase("DOWNLOADER_MIDDLEWARES")
+    guard = middlewares.get(GUARD_PATH)
+    robots = middlewares.get(ROBOTS_PATH)
+    if guard is None:
+        problems.append(f"DOWNLOADER_MIDDLEWARES must keep {GUARD_PATH} (the SSRF guard)")
+    elif robots is not None and guard >= robots:
+        problems.append(f"DOWNLOADER_MIDDLEWARES: {GUARD_PATH} must come before RobotsTxtMiddleware ({robots})")
+    handlers = settings.getwithbase("DOWNLOAD_HANDLERS")
+    for scheme in sorted(ALLOWED_SCHEMES):
+        path = handlers.get(scheme)
+        try:
+            handler = load_object(path) if path else None
+        except (ImportError, ValueError, NameError, AttributeError):
+            handler = None
+        if handler is None or not issubclass(handler, load_object(HANDLER_PATH)):
+            problems.append(f"DOWNLOAD_HANDLERS[{scheme!r}] must stay {HANDLER_PATH} (it connects only to checked "
+                            f"addresses), not {path!r}")
+    for name, (low, high, unit) in SETTING_RANGES.items():
+        try:
+            value = settings.getfloat(name)
+        except (TypeError, ValueError):
+            problems.append(f"{name} must be a number, not {settings.get(name)!r}")
+            continue
+        if not low <= value <= high:
+            problems.append(f"{name} = {settings.get(name)} is outside {_number(low)}..{_number(high)} {unit}")
+    return problems
+
+
+def check_safety_settings(settings) -> None:
+    """ValueError naming every setting that would disable a safety mechanism (see unsafe_settings)."""
+    problems = unsafe_settings(settings)
+    if problems:
+        raise ValueError("refused settings: " + "; ".join(problems))
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

@@ -76,14 +76,21 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+class QuietServer6(QuietServer):
+    """QuietServer on an IPv6 address."""
+
+    address_family = socket.AF_INET6
+
+
 class HostileServer:
     """An HTTP/1.1 server on 127.0.0.1 whose routes are behaviours.
 
     routes maps an exact path, or a regex matched against the whole path with its query,
     to a Handler. Unknown paths are 404; /robots.txt allows everything unless routed.
+    address and port: where to listen instead (another loopback address, ::1, a given port).
     """
 
-    def __init__(self, routes: dict[str, Handler]):
+    def __init__(self, routes: dict[str, Handler], *, address: str = "127.0.0.1", port: int = 0):
         self.routes = routes
         self.hits: list[str] = []
         self._lock = threading.Lock()
@@ -99,7 +106,7 @@ class HostileServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = QuietServer(("127.0.0.1", 0), RequestHandler)
+        self.httpd = (QuietServer6 if ":" in address else QuietServer)((address, port), RequestHandler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
                                        daemon=True)
         self.thread.start()
@@ -354,15 +361,16 @@ class CrawlOutcome:
 
 
 def run_measured(args: list[str], env: dict[str, str], *, timeout: float, settings: dict[str, Any] | None = None,
-                 workdir: Path) -> CrawlOutcome:
+                 workdir: Path, prelude: str = "") -> CrawlOutcome:
     """Run `expowatch ARGS` (python -m crawler.cli) and measure it; killed after `timeout` seconds.
 
     settings: Scrapy settings to change for this run (the CLI has no option for them), set
     on crawler.settings before the same CLI entry point runs.
+    prelude: Python statements run in the crawl process first (e.g. installing a test DNS).
     """
-    if settings:
-        assignments = "".join(f"s.{key} = {value!r}; " for key, value in settings.items())
-        command = [sys.executable, "-c", f"import crawler.settings as s; {assignments}"
+    if settings or prelude:
+        assignments = "".join(f"s.{key} = {value!r}; " for key, value in (settings or {}).items())
+        command = [sys.executable, "-c", f"{prelude}\nimport crawler.settings as s; {assignments}"
                    "from crawler.cli import main; main()", *args]
     else:
         command = [sys.executable, "-m", "crawler.cli", *args]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import socket
 from collections import Counter
 
@@ -20,11 +21,11 @@ from scrapy.http import Request
 from scrapy.http.request import NO_CALLBACK
 
 from crawler.safety import (
-    ALLOW_ENV, STAT_CHECKED, STAT_REFUSED, AddressGuardMiddleware, AddressRefused, AllowList, check_url, non_public_reason,
+    ALLOW_ENV, REFUSAL_HINT, STAT_CHECKED, STAT_REFUSED, AddressGuardMiddleware, AddressRefused, AllowList, check_url, non_public_reason,
     system_resolver,
 )
 from hostile_server import (
-    HostileServer, article, crawl_env, feed, page, redirect, run_measured, runs, stored, write_sources,
+    HostileServer, article, crawl_env, declared_huge, endless_body, feed, page, redirect, run_measured, runs, stored, write_sources,
 )
 
 REFUSED = {
@@ -290,3 +291,174 @@ def test_allow_private_addresses_lets_private_hosts_through_but_never_file_urls(
     assert asyncio.run(AddressGuardMiddleware(recorder).process_request(Request("http://127.0.0.1:8000/feed.xml"))) is None
     with pytest.raises(AddressRefused, match="scheme 'file'"):
         asyncio.run(AddressGuardMiddleware(recorder).process_request(Request("file:///etc/passwd", callback=NO_CALLBACK)))
+
+
+# -- DNS rebinding: the checked address is the address connected to ------------------------
+
+TESTS_DIR = str(__import__("pathlib").Path(__file__).parent)
+DNS_PRELUDE = f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import rebinding_dns; rebinding_dns.install()"
+REBOUND_NAME = "rebind.test"
+
+
+def servers_on_one_port(checked: str, routes_checked, routes_rebound, tries: int = 10):
+    """A server on the checked address and one on 127.0.0.1, both on the same port number."""
+    for _ in range(tries):
+        first = HostileServer(routes_checked, address=checked)
+        try:
+            return first, HostileServer(routes_rebound, address="127.0.0.1", port=first.port)
+        except OSError:  # that port is taken on 127.0.0.1: try another
+            first.close()
+    raise RuntimeError(f"no port free on both {checked} and 127.0.0.1 after {tries} tries")
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("checked", "allowed", "extra"), [
+    ("::1", "::1/128", []),  # IPv6 at the check, IPv4 later: the case Scrapy's IPv4-only DNS cache missed
+    ("127.0.0.2", "127.0.0.2/32", ["--set", "DNSCACHE_ENABLED=False"]),  # the setting that turned the pin off
+], ids=["ipv6-then-ipv4", "ipv4-dnscache-off"])
+def test_a_rebinding_name_reaches_only_the_checked_address(checked, allowed, extra, tmp_path):
+    """The name answers an allowed address to its first lookup and 127.0.0.1 to every later one."""
+    checked_site, rebound_site = servers_on_one_port(checked, {}, {r"/.*": article})
+    with checked_site, rebound_site:
+        port = checked_site.port
+        links = [f"http://{REBOUND_NAME}:{port}/a/{n}.html" for n in (1, 2)]
+        checked_site.routes["/feed.xml"] = feed(links)
+        sources = write_sources(tmp_path / "sources.toml", {"rebind": {
+            "feeds": [f"http://{REBOUND_NAME}:{port}/feed.xml"], "article_pattern": r"/a/\d+\.html$",
+            "allow_private_addresses": None}})
+        env = crawl_env(tmp_path, **{ALLOW_ENV: allowed, "REBINDING_DNS": json.dumps({REBOUND_NAME: [checked, "127.0.0.1"]})})
+        db = tmp_path / "store.db"
+        outcome = run_measured(["crawl", "--sources-file", str(sources), "--db", str(db), *extra], env,
+                               timeout=90, workdir=tmp_path, prelude=DNS_PRELUDE)
+        assert rebound_site.paths() == [], outcome.stderr  # nothing ever reached 127.0.0.1
+        assert checked_site.paths() == ["/feed.xml"]  # the checked address served the checked request
+    run = runs(db)["rebind"]
+    assert stored(db) == {}
+    for link in links:  # looked up again: the new answer is checked, and refused
+        assert run.errors_for(link) == [f"AddressRefused: refused: {REBOUND_NAME} resolves to 127.0.0.1, which is a "
+                                        f"loopback address; {REFUSAL_HINT}"]
+
+
+def test_the_pinned_resolver_answers_only_pins_and_literals():
+    from crawler.safety import PinnedNameResolver
+
+    resolver = PinnedNameResolver(capacity=2)
+    resolver.pin("News.Example.", [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("2606:2800:220:1::1")],
+                 checked=True)
+    resolver.pin("news.example", [ipaddress.ip_address("127.0.0.1")], checked=False)  # a private source's lookup
+    assert [str(a) for a in resolver.addresses_for("news.example")] == ["93.184.216.34", "2606:2800:220:1::1"]
+    assert resolver.addresses_for("other.example") == ()
+    assert [str(a) for a in resolver.addresses_for("::1")] == ["::1"]
+    resolver.pin("a.example", [ipaddress.ip_address("8.8.8.8")], checked=True)
+    resolver.pin("b.example", [ipaddress.ip_address("1.1.1.1")], checked=True)
+    resolver.pin("c.example", [ipaddress.ip_address("1.0.0.1")], checked=True)
+    assert resolver.addresses_for("a.example") == ()  # the oldest pin made room: the guard looks it up again
+
+
+# -- settings that would disable a safety mechanism --------------------------------------
+
+@pytest.mark.parametrize(("override", "words"), [
+    ('DOWNLOADER_MIDDLEWARES={"crawler.safety.AddressGuardMiddleware": null}', "must keep crawler.safety.AddressGuardMiddleware"),
+    ('DOWNLOADER_MIDDLEWARES={"crawler.safety.AddressGuardMiddleware": 900}', "must come before RobotsTxtMiddleware"),
+    ('DOWNLOAD_HANDLERS={"http": "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"}',
+     "DOWNLOAD_HANDLERS['http'] must stay crawler.http_handler.KeepAliveDownloadHandler"),
+    ("DOWNLOAD_MAXSIZE=0", "DOWNLOAD_MAXSIZE = 0 is outside 1..104857600 bytes"),
+    ("DOWNLOAD_MAXSIZE=10000000000", "DOWNLOAD_MAXSIZE = 10000000000 is outside"),
+    ("DOWNLOAD_TIMEOUT=0", "DOWNLOAD_TIMEOUT = 0 is outside"),
+    ("REDIRECT_MAX_TIMES=1000", "REDIRECT_MAX_TIMES = 1000 is outside 0..20 hops"),
+    ("RETRY_TIMES=lots", "RETRY_TIMES must be a number"),
+])
+def test_settings_that_would_disable_a_safety_mechanism_are_refused(override, words):
+    from crawler.crawl import crawl_settings
+
+    name, _, value = override.partition("=")
+    with pytest.raises(ValueError, match="refused settings") as refused:
+        crawl_settings(db_url="sqlite://", overrides={name: value})
+    assert words in str(refused.value)
+
+
+@pytest.mark.parametrize("override", ["DNSCACHE_ENABLED=False", "TWISTED_DNS_RESOLVER=scrapy.resolver.CachingHostnameResolver",
+                                      "DOWNLOAD_TIMEOUT=10", "DOWNLOAD_MAXSIZE=20000000"])
+def test_settings_the_guard_does_not_depend_on_are_accepted(override):
+    from crawler.crawl import crawl_settings
+
+    name, _, value = override.partition("=")
+    assert crawl_settings(db_url="sqlite://", overrides={name: value}).get(name) == value
+
+
+def test_a_refused_setting_on_the_command_line_is_one_line_and_exit_2(run_cli, tmp_path):
+    sources = write_sources(tmp_path / "s.toml", {"a": {"feeds": ["http://127.0.0.1:9/feed.xml"]}})
+    proc = run_cli("crawl", "--sources-file", str(sources), "--db", str(tmp_path / "x.db"),
+                   "--set", 'DOWNLOADER_MIDDLEWARES={"crawler.safety.AddressGuardMiddleware": null}')
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("expowatch: error: --set: refused settings: DOWNLOADER_MIDDLEWARES must keep")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.db").exists()  # refused before the store was touched
+
+
+def test_the_handler_refuses_a_request_the_guard_did_not_pass():
+    from crawler.safety import GUARDED, guarded_host
+
+    with pytest.raises(AddressRefused, match="127.0.0.1 was not checked by the address guard"):
+        guarded_host(Request("http://127.0.0.1:8000/a.html"))
+    with pytest.raises(AddressRefused, match="not checked"):  # passed for another host (a redirect's meta copy)
+        guarded_host(Request("http://10.0.0.1/a.html", meta={GUARDED: "news.example"}))
+    assert guarded_host(Request("http://News.Example/a.html", meta={GUARDED: "news.example"})) == "news.example"
+
+
+# -- `expowatch extract URL`: the same guard and caps as a crawl ---------------------------
+
+
+@pytest.fixture(scope="module")
+def extract_web():
+    """A site allowed by the operator (A) that redirects to another loopback site (B), and B itself."""
+    with HostileServer({r"/a/\d+\.html": article}) as other, \
+            HostileServer({r"/a/\d+\.html": article}) as allowed:
+        allowed.routes.update({
+            "/away": redirect(other.url("/a/2.html")),
+            "/home": redirect("/a/3.html", 301),
+            r"/r/\d+": redirect(lambda ex: f"/r/{int(ex.path[3:]) + 1}"),
+            "/endless": endless_body(),
+            "/huge": declared_huge(64 * 1024 * 1024),
+        })
+        yield allowed, other
+
+
+def test_extract_refuses_a_loopback_url_in_one_line(extract_web, run_cli):
+    _, other = extract_web
+    proc = run_cli("extract", other.url("/a/1.html"))
+    assert proc.returncode == 1
+    assert proc.stderr == (f"expowatch: error: cannot fetch {other.url('/a/1.html')}: refused: 127.0.0.1 is a "
+                           f"loopback address; {REFUSAL_HINT}\n")
+    assert other.paths() == []
+
+
+def test_extract_does_not_follow_a_redirect_to_a_loopback_host(extract_web, run_cli):
+    allowed, other = extract_web
+    env = {ALLOW_ENV: f"127.0.0.1:{allowed.port}"}
+    proc = run_cli("extract", allowed.url("/away"), env=env)
+    assert proc.returncode == 1 and "refused: 127.0.0.1 is a loopback address" in proc.stderr
+    assert "/a/2.html" not in other.paths()
+    followed = run_cli("extract", allowed.url("/home"), "--json", env=env)  # within the allowed host: fine
+    assert followed.returncode == 0, followed.stderr
+    assert json.loads(followed.stdout)["url"] == allowed.url("/a/3.html")
+
+
+@pytest.mark.parametrize(("path", "words"), [
+    ("/endless", "body larger than DOWNLOAD_MAXSIZE (10485760 bytes)"),
+    ("/huge", "body of 67108864 bytes is larger than DOWNLOAD_MAXSIZE"),
+    ("/r/1", "max redirections reached (5)"),
+])
+def test_extract_keeps_the_crawl_caps(extract_web, run_cli, path, words):
+    allowed, _ = extract_web
+    proc = run_cli("extract", allowed.url(path), "--allow-private-addresses")
+    assert proc.returncode == 1
+    assert words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_extract_with_allow_private_addresses_fetches_loopback(extract_web, run_cli):
+    _, other = extract_web
+    proc = run_cli("extract", other.url("/a/4.html"), "--allow-private-addresses", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["title"].startswith("Story 4:")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store
+from crawler.cli.app import EXIT_USAGE, DbOption, SourcesFileOption, app, fail, open_store
 from crawler.cli.events import EventsFileOption, load_events
 from crawler.cli.sources import chosen_sources, load_registry
 
@@ -77,6 +77,10 @@ def crawl(
         AllowList.from_settings(None)  # EXPOWATCH_ALLOWED_PRIVATE_HOSTS, checked before any crawl starts
     except ValueError as exc:
         fail(str(exc))
+    try:
+        crawl_settings(db_url="", overrides=overrides)  # refused settings fail before the store is touched
+    except ValueError as exc:
+        fail(f"--set: {exc}", EXIT_USAGE)
     url = open_store(db, writable=True)
     settings = crawl_settings(db_url=url, sources_file=sources_file, events_file=events_file, backfill=backfill,
                               overrides=overrides,

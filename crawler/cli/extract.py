@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 from typing import Annotated
 
@@ -12,19 +11,22 @@ import typer
 from crawler.cli.app import SourcesFileOption, app, fail
 from crawler.cli.sources import load_registry
 
-MAX_FETCH_BYTES = 10 * 1024 * 1024  # the crawler's own DOWNLOAD_MAXSIZE
 
+def read_page(target: str, *, allow_private: bool = False) -> tuple[bytes, str | None, str]:
+    """Bytes, HTTP charset and URL of a file path or an http(s) URL.
 
-def read_page(target: str) -> tuple[bytes, str | None, str]:
-    """Bytes, HTTP charset and URL of a file path or an http(s) URL."""
+    A URL is fetched as a crawl fetches (crawler.guarded_fetch): through the SSRF guard on
+    every redirect hop, and within the crawl's size, time and redirect caps.
+    """
     if target.startswith(("http://", "https://")):
-        request = urllib.request.Request(target, headers={"User-Agent": "expowatch-extract"})
+        from crawler.guarded_fetch import FetchFailed, fetch_page
+        from crawler.safety import AddressRefused, AllowList
+
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                body = response.read(MAX_FETCH_BYTES + 1)
-                return body, response.headers.get_content_charset(), response.geturl()
-        except OSError as exc:
+            fetched = fetch_page(target, allow_private=allow_private, allow=AllowList.from_settings(None))
+        except (AddressRefused, FetchFailed, ValueError) as exc:
             fail(f"cannot fetch {target}: {exc}")
+        return fetched.body, fetched.http_charset, fetched.url
     path = Path(target)
     try:
         return path.read_bytes(), None, path.resolve().as_uri()
@@ -39,13 +41,15 @@ def extract(
     source: Annotated[str | None, typer.Option("--source", help="Use this source's hints (time zone, selectors).")] = None,
     charset: Annotated[str | None, typer.Option("--charset", help="The charset an HTTP header would have claimed.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    allow_private_addresses: Annotated[bool, typer.Option(
+        "--allow-private-addresses", help="Fetch from loopback and private addresses too (as a source may).")] = False,
     sources_file: SourcesFileOption = None,
 ) -> None:
     """Extract one page (title, text, dates, language) and print it; stores nothing."""
     from crawler.extract.extraction import ExtractionHints, extract_article
     from crawler.hints import hints_for
 
-    body, http_charset, found_url = read_page(target)
+    body, http_charset, found_url = read_page(target, allow_private=allow_private_addresses)
     hints = ExtractionHints()
     if source:
         registry = load_registry(sources_file)
