@@ -100,8 +100,10 @@ def health(
     sources_file: SourcesFileOption = None,
     db: DbOption = None,
 ) -> None:
-    """Per enabled source: last success, failures in a row, new articles per run and extraction
-    yield against its own history, and what is wrong.
+    """Is every enabled source still working? Exits 1 when one is failing or silent.
+
+    Per enabled source: last success, failures in a row, new articles per run and
+    extraction yield against its own history, and what is wrong.
 
     Exits 1 when any enabled source is unhealthy (failing, its pages stopped yielding
     articles, silent for longer than its usual gap, or not crawled for several schedule
