@@ -117,6 +117,11 @@ class ListFormat(str, Enum):
     json = "json"
 
 
+# The largest whole number a store column holds (SQLite and PostgreSQL BIGINT): the upper
+# bound of every count, id and offset option, so a huge one is a usage error, not a crash.
+MAX_STORE_INT = 2**63 - 1
+MAX_YEAR = 9999  # the last year a date can name
+
 EXIT_FAILED = 1  # the work ran and failed (a source failed, a file is bad, the store is unusable)
 EXIT_USAGE = 2  # the command line itself is wrong (Click's own code for usage errors)
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from crawler.cli.app import EXIT_FAILED, DbOption, SourcesFileOption, app, fail, open_store
+from crawler.cli.app import EXIT_FAILED, MAX_STORE_INT, DbOption, SourcesFileOption, app, fail, open_store
 from crawler.cli.sources import load_registry
 
 STATUS_STYLES = {"ok": "green", "partial": "yellow", "running": "cyan", "failed": "red", "timeout": "red",
@@ -42,7 +42,7 @@ def _json_default(value):
 def runs(
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only failed and timed-out runs.")] = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest runs shown.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_STORE_INT, help="Newest runs shown.")] = 20,
     show_errors: Annotated[bool, typer.Option("--errors", help="List each run's first errors (URL: reason).")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
     db: DbOption = None,
@@ -93,7 +93,7 @@ def _per_run(value: float | None) -> str:
 def health(
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
-    failures: Annotated[int, typer.Option("--failures", min=1,
+    failures: Annotated[int, typer.Option("--failures", min=1, max=MAX_STORE_INT,
                                           help="Failed runs in a row that make a source unhealthy.")] = 2,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems (nothing when all is well): "
                                                               "for cron, which mails any output.")] = False,
