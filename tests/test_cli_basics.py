@@ -11,6 +11,8 @@ from typer.main import get_command
 from crawler.cli import app
 from crawler.cli.app import COMMAND_ORDER
 
+pytestmark = pytest.mark.integration  # most tests run the command line as a process
+
 
 def test_version_prints_the_package_version(run_cli):
     from crawler.cli.app import package_version

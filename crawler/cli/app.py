@@ -132,20 +132,29 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_store(db: str | None, *, writable: bool = False) -> str:
+def open_store(db: str | None, *, writable: bool = False, must_exist: bool = False) -> str:
     """Resolve the store URL and bring its schema up to date.
 
     writable: also prove that this process may write (a read-only file, a read-only
     PostgreSQL replica or a locked database fail here, before any work starts).
-    Any failure is one clear line and exit 1.
+    must_exist: a command that only reads fails when there is no store yet, creating
+    nothing (no folder, no file, no tables).
+    Any failure is one clear line: exit 2 for a URL that cannot name a store, else 1.
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from storage.engine import resolve_db_url
+    from storage.engine import StoreURLError, check_store_url, resolve_db_url, store_exists
     from storage.migrate import check_writable, ensure_schema
 
     url = resolve_db_url(db)
     try:
+        check_store_url(url)
+    except StoreURLError as exc:
+        fail(str(exc), EXIT_FAILED if exc.missing_extra else EXIT_USAGE)
+    try:
+        if must_exist and not store_exists(url):
+            fail(f"no store at {redact(url)}: nothing has been crawled into it yet "
+                 "(`expowatch crawl` or `expowatch db upgrade` creates it; --db or EXPOWATCH_DB_URL chooses it)")
         ensure_schema(url)
         if writable:
             check_writable(url)

@@ -168,7 +168,7 @@ def run_query(db: str | None, request: SearchRequest, *, default_limit: int | No
     from storage.engine import session_factory
     from storage.queries import last_run_at, mark_run, run_started_at, saved_query_name, unknown_sources
 
-    url = open_store(db)
+    url = open_store(db, must_exist=True)
     started = datetime.now(timezone.utc)
     query = request.query
     if not request.limit_given and not request.new:

@@ -51,7 +51,7 @@ def runs(
     from scheduler.records import list_runs
     from storage.engine import session_factory
 
-    url = open_store(db)
+    url = open_store(db, must_exist=True)
     with session_factory(url, for_writing=False)() as session:
         records = list_runs(session, sources=source, failed_only=failed, limit=limit, with_stats=fmt is OutputFormat.json)
     if fmt is OutputFormat.json:
@@ -119,7 +119,7 @@ def health(
     chosen = [registry[n] for n in source] if source else [s for s in registry.values() if s.enabled]
     if not chosen:
         fail("no enabled sources: declare some in a sources file (--sources-file)")
-    url = open_store(db)
+    url = open_store(db, must_exist=True)
     report = health_report(url, chosen, policy=HealthPolicy(failures_unhealthy=failures))
     if fmt is OutputFormat.json:
         typer.echo(json.dumps([h.to_json() for h in report], ensure_ascii=False, indent=2))
