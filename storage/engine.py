@@ -27,6 +27,69 @@ def resolve_db_url(db: str | None = None) -> str:
     return url
 
 
+class StoreURLError(ValueError):
+    """A store URL this program cannot use; missing_extra names the pip extra that would help."""
+
+    def __init__(self, message: str, missing_extra: str | None = None) -> None:
+        super().__init__(message)
+        self.missing_extra = missing_extra
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+BACKEND_EXTRAS = {"postgresql": "postgres"}  # the pip extra that installs each backend's driver
+
+
+def check_store_url(url: str) -> None:
+    """Raise StoreURLError unless url names a store this program can open.
+
+    A store outlives the command, so SQLite must be a file (not :memory:); only SQLite
+    and PostgreSQL are supported; the URL's driver must be importable.
+    """
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreURLError(f"{url!r} is not a store URL: use a file path, sqlite:///PATH or "
+                            "postgresql+psycopg://user@host/db") from None
+    shown = url if parsed.password is None else parsed.render_as_string(hide_password=True)
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise StoreURLError(f"unsupported store URL {shown}: expowatch stores into SQLite (a file path or "
+                            "sqlite:///PATH) or PostgreSQL (postgresql+psycopg://user@host/db)")
+    if backend == "sqlite" and (not parsed.database or parsed.database == ":memory:"
+                                or parsed.query.get("mode") == "memory"):
+        raise StoreURLError(f"unsupported store URL {shown}: an in-memory SQLite store vanishes when the "
+                            "command ends; give a file (a path or sqlite:///PATH)")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise StoreURLError(f"unsupported store URL {shown}: unknown driver {parsed.drivername!r} "
+                            "(use postgresql+psycopg://)") from None
+    except ImportError as exc:
+        extra = BACKEND_EXTRAS.get(backend)
+        hint = (f"; install it with pip install 'expowatch[{extra}]' and use postgresql+psycopg://"
+                if extra else "")
+        raise StoreURLError(f"the store URL {shown} needs the Python package "
+                            f"{exc.name or parsed.get_driver_name()}, which is not installed{hint}",
+                            missing_extra=extra) from None
+
+
+def store_exists(url: str) -> bool:
+    """Whether a store (an expowatch schema) is already at url; creates nothing."""
+    from sqlalchemy import inspect
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).is_file():
+        return False
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return inspect(conn).has_table("alembic_version")
+    finally:
+        engine.dispose()
+
+
 def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

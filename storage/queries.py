@@ -224,6 +224,13 @@ def parse_when(value: str, *, tz: tzinfo = timezone.utc, end: bool = False,
     """
     text = value.strip()
     now = now or datetime.now(timezone.utc)
+    try:
+        return _parse_when(text, value, tz, end, now)
+    except OverflowError:
+        raise ValueError(f"the date {value!r} is out of range (years 1 to 9999)") from None
+
+
+def _parse_when(text: str, value: str, tz: tzinfo, end: bool, now: datetime) -> datetime:
     age = RELATIVE_AGE.match(text)
     if age:
         return now - timedelta(**{RELATIVE_UNITS[age.group(2).lower()]: int(age.group(1))})
@@ -234,11 +241,15 @@ def parse_when(value: str, *, tz: tzinfo = timezone.utc, end: bool = False,
             day = date.fromisoformat(text)
         else:
             instant = datetime.fromisoformat(text)
-            return instant if instant.tzinfo else instant.replace(tzinfo=tz)
+            instant = instant if instant.tzinfo else instant.replace(tzinfo=tz)
+            instant.astimezone(timezone.utc)  # raises OverflowError when UTC would leave year 9999
+            return instant
     except ValueError:
         raise ValueError(f"cannot read the date {value!r}: use YYYY-MM-DD, an ISO 8601 date-time "
                          f"(2024-06-20T09:00+08:00) or an age such as 30m, 12h, 7d, 2w") from None
-    return datetime.combine(day + timedelta(days=int(end)), time(), tz)
+    instant = datetime.combine(day + timedelta(days=int(end)), time(), tz)
+    instant.astimezone(timezone.utc)
+    return instant
 
 
 # --- searching -----------------------------------------------------------------------------

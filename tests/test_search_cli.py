@@ -63,21 +63,46 @@ def test_hostile_queries_answer_cleanly(store, query):
         json.loads(line)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--source", "nosuch"], "--source 'nosuch': no such source in the store (known: mirror, wie-org, wire, zh-organiser)"),
-    (["--since", "last week"], "--since: cannot read the date 'last week'"),
-    (["--until", "2024-02-30"], "--until: cannot read the date '2024-02-30'"),
-    (["--tz", "Mars/Olympus"], "--tz 'Mars/Olympus': not a time zone"),
-    (["--new", "--since-run", "1"], "give one of them"),
-    (["--name", "x"], "--name names a --new query"),
-    (["--since-run", "999"], "--since-run: no crawl run 999"),
-    ([" ".join(f"w{i}" for i in range(100))], "at most 64 are allowed"),
+@pytest.mark.parametrize("args, message, code", [
+    (["--source", "nosuch"], "--source 'nosuch': no such source in the store (known: mirror, wie-org, wire, zh-organiser)", 1),
+    (["--since", "last week"], "--since: cannot read the date 'last week'", 2),
+    (["--until", "2024-02-30"], "--until: cannot read the date '2024-02-30'", 2),
+    (["--tz", "Mars/Olympus"], "--tz 'Mars/Olympus': not a time zone", 2),
+    (["--new", "--since-run", "1"], "give one of them", 2),
+    (["--name", "x"], "--name names a --new query", 2),
+    (["--since-run", "999"], "--since-run: no crawl run 999", 1),
+    ([" ".join(f"w{i}" for i in range(100))], "at most 64 are allowed", 2),
 ])
-def test_bad_options_fail_with_one_clear_line(store, args, message):
+def test_bad_options_fail_with_one_clear_line(store, args, message, code):
     db, _ = store
     result = invoke("search", *args, "--db", db)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.output
+
+
+HUGE = "9" * 30
+
+
+@pytest.mark.parametrize("command, args, message", [
+    ("search", ["--since", "99999999d"], "--since: the date '99999999d' is out of range"),
+    ("search", ["--since", "9999-12-31T23:59:59-23:59"], "--since: the date '9999-12-31T23:59:59-23:59' is out of range"),
+    ("search", ["--until", "3000000d"], "--until: the date '3000000d' is out of range"),
+    ("export", ["--until", "3000000d"], "--until: the date '3000000d' is out of range"),
+    ("search", ["--limit", HUGE], "Invalid value for '--limit'"),
+    ("search", ["--offset", HUGE], "Invalid value for '--offset'"),
+    ("search", ["--year", HUGE], "Invalid value for '--year'"),
+    ("search", ["--edition", HUGE], "Invalid value for '--edition'"),
+    ("search", ["--since-run", HUGE], "Invalid value for '--since-run'"),
+    ("export", ["--limit", HUGE], "Invalid value for '--limit'"),
+    ("runs", ["-n", HUGE], "Invalid value for '--limit' / '-n'"),
+    ("health", ["--failures", HUGE], "Invalid value for '--failures'"),
+])
+def test_out_of_range_numbers_and_dates_are_a_usage_error_not_a_traceback(store, run_cli, command, args, message):
+    db, _ = store
+    proc = run_cli(command, *args, "--db", db)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    assert proc.stdout == ""
 
 
 def test_new_shows_each_article_once_per_saved_query(store, run_cli):

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from crawler.cli.app import DbOption, app, fail, open_store, redact
+from crawler.cli.app import EXIT_FAILED, EXIT_USAGE, DbOption, app, fail, open_store, redact
 
 db_app = typer.Typer(help="The store's schema: migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -30,10 +30,14 @@ def copy(
 ) -> None:
     """Copy the whole store (articles, copies, tags, runs, raw HTML) into another, empty database."""
     from storage.copy import CopyError, copy_store
-    from storage.engine import resolve_db_url
+    from storage.engine import StoreURLError, check_store_url, resolve_db_url
 
-    source = open_store(db)
+    source = open_store(db, must_exist=True)
     target = resolve_db_url(to)
+    try:
+        check_store_url(target)
+    except StoreURLError as exc:
+        fail(f"--to: {exc}", EXIT_FAILED if exc.missing_extra else EXIT_USAGE)
     if target == source:
         fail("--to names the store being copied")
     try:

@@ -40,7 +40,7 @@ def list_events(
     from storage.events import event_counts
 
     taxonomy = load_events(events_file)
-    url = open_store(db)
+    url = open_store(db, must_exist=True)
     with session_factory(url, for_writing=False)() as session:
         counts = event_counts(session)
     rows = []

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Callable, Iterator
 
 import typer
 
-from crawler.cli.app import fail, open_store
+from crawler.cli.app import EXIT_USAGE, MAX_STORE_INT, MAX_YEAR, fail, open_store
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -51,8 +51,10 @@ def _filter_options(
              "Words match inside longer words; Chinese works as typed.")] = None,
     event: Annotated[list[str] | None, typer.Option(
         "--event", "-e", help="Event slug, e.g. smart-china-expo (repeat for any of several).")] = None,
-    year: Annotated[list[int] | None, typer.Option(help="Year of the event edition (repeatable).")] = None,
-    edition: Annotated[list[int] | None, typer.Option(help="Edition number of the event, 5 for the 5th (repeatable).")] = None,
+    year: Annotated[list[int] | None, typer.Option(
+        min=1, max=MAX_YEAR, help="Year of the event edition (repeatable).")] = None,
+    edition: Annotated[list[int] | None, typer.Option(
+        min=1, max=MAX_STORE_INT, help="Edition number of the event, 5 for the 5th (repeatable).")] = None,
     role: Annotated[Role | None, typer.Option(
         help="Only articles about the event (primary) or only those merely mentioning it.")] = None,
     source: Annotated[list[str] | None, typer.Option(
@@ -70,13 +72,15 @@ def _filter_options(
         "--new", help="Only articles first seen since this query (its text and filters, or --name) last ran.")] = False,
     name: Annotated[str | None, typer.Option(help="The name --new remembers this query by.")] = None,
     since_run: Annotated[int | None, typer.Option(
-        help="Only articles first seen since crawl run ID started (ids: `expowatch runs`).")] = None,
+        min=1, max=MAX_STORE_INT, help="Only articles first seen since crawl run ID started (ids: `expowatch runs`).")] = None,
     all_copies: Annotated[bool, typer.Option(
         "--all-copies", help="Show every copy of a story, not one row per story.")] = False,
     sort: Annotated[SortOrder, typer.Option(help="Newest published first, newest first seen first, or best match first.")]
         = SortOrder.published,
-    limit: Annotated[int | None, typer.Option(min=0, help="At most this many articles.", show_default=False)] = None,
-    offset: Annotated[int, typer.Option(min=0, help="Skip this many articles first (paging).")] = 0,
+    limit: Annotated[int | None, typer.Option(
+        min=0, max=MAX_STORE_INT, help="At most this many articles.", show_default=False)] = None,
+    offset: Annotated[int, typer.Option(
+        min=0, max=MAX_STORE_INT, help="Skip this many articles first (paging).")] = 0,
 ) -> None:
     """Template whose parameters with_search_filters adds to a command."""
 
@@ -104,7 +108,7 @@ def _zone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        fail(f"--tz {name!r}: not a time zone (use an IANA name such as Asia/Shanghai, or UTC)")
+        fail(f"--tz {name!r}: not a time zone (use an IANA name such as Asia/Shanghai, or UTC)", EXIT_USAGE)
 
 
 def _request(text, event, year, edition, role, source, lang, since, until, date_field, tz, new, name,
@@ -115,19 +119,19 @@ def _request(text, event, year, edition, role, source, lang, since, until, date_
     try:
         parse_query(text)
     except QueryTooLong as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     zone = _zone(tz)
     if new and since_run is not None:
-        fail("--new and --since-run both say where to start: give one of them")
+        fail("--new and --since-run both say where to start: give one of them", EXIT_USAGE)
     if name is not None and not new:
-        fail("--name names a --new query: add --new")
+        fail("--name names a --new query: add --new", EXIT_USAGE)
     when = {}
     for option, value, end in (("since", since, False), ("until", until, True)):
         if value is not None:
             try:
                 when[option] = parse_when(value, tz=zone, end=end)
             except ValueError as exc:
-                fail(f"--{option}: {exc}")
+                fail(f"--{option}: {exc}", EXIT_USAGE)
     query = SearchQuery(
         text=text or "", events=tuple(event or ()), years=tuple(year or ()), editions=tuple(edition or ()),
         roles=(role.value,) if role else (), sources=tuple(source or ()), languages=tuple(lang or ()),
@@ -164,7 +168,7 @@ def run_query(db: str | None, request: SearchRequest, *, default_limit: int | No
     from storage.engine import session_factory
     from storage.queries import last_run_at, mark_run, run_started_at, saved_query_name, unknown_sources
 
-    url = open_store(db)
+    url = open_store(db, must_exist=True)
     started = datetime.now(timezone.utc)
     query = request.query
     if not request.limit_given and not request.new:

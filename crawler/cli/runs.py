@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from crawler.cli.app import EXIT_FAILED, DbOption, SourcesFileOption, app, fail, open_store
+from crawler.cli.app import EXIT_FAILED, MAX_STORE_INT, DbOption, SourcesFileOption, app, fail, open_store
 from crawler.cli.sources import load_registry
 
 STATUS_STYLES = {"ok": "green", "partial": "yellow", "running": "cyan", "failed": "red", "timeout": "red",
@@ -42,7 +42,7 @@ def _json_default(value):
 def runs(
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only failed and timed-out runs.")] = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest runs shown.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_STORE_INT, help="Newest runs shown.")] = 20,
     show_errors: Annotated[bool, typer.Option("--errors", help="List each run's first errors (URL: reason).")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
     db: DbOption = None,
@@ -51,7 +51,7 @@ def runs(
     from scheduler.records import list_runs
     from storage.engine import session_factory
 
-    url = open_store(db)
+    url = open_store(db, must_exist=True)
     with session_factory(url, for_writing=False)() as session:
         records = list_runs(session, sources=source, failed_only=failed, limit=limit, with_stats=fmt is OutputFormat.json)
     if fmt is OutputFormat.json:
@@ -93,15 +93,17 @@ def _per_run(value: float | None) -> str:
 def health(
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
-    failures: Annotated[int, typer.Option("--failures", min=1,
+    failures: Annotated[int, typer.Option("--failures", min=1, max=MAX_STORE_INT,
                                           help="Failed runs in a row that make a source unhealthy.")] = 2,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems (nothing when all is well): "
                                                               "for cron, which mails any output.")] = False,
     sources_file: SourcesFileOption = None,
     db: DbOption = None,
 ) -> None:
-    """Per enabled source: last success, failures in a row, new articles per run and extraction
-    yield against its own history, and what is wrong.
+    """Is every enabled source still working? Exits 1 when one is failing or silent.
+
+    Per enabled source: last success, failures in a row, new articles per run and
+    extraction yield against its own history, and what is wrong.
 
     Exits 1 when any enabled source is unhealthy (failing, its pages stopped yielding
     articles, silent for longer than its usual gap, or not crawled for several schedule
@@ -117,7 +119,7 @@ def health(
     chosen = [registry[n] for n in source] if source else [s for s in registry.values() if s.enabled]
     if not chosen:
         fail("no enabled sources: declare some in a sources file (--sources-file)")
-    url = open_store(db)
+    url = open_store(db, must_exist=True)
     report = health_report(url, chosen, policy=HealthPolicy(failures_unhealthy=failures))
     if fmt is OutputFormat.json:
         typer.echo(json.dumps([h.to_json() for h in report], ensure_ascii=False, indent=2))

@@ -76,7 +76,7 @@ def show(
     from storage.engine import session_factory
     from storage.queries import get_article
 
-    url = open_store(db)
+    url = open_store(db, must_exist=True)
     with session_factory(url, for_writing=False)() as session:
         detail = get_article(session, article)
     if detail is None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from crawler.cli.app import ListFormat, SourcesFileOption, app, fail
+from crawler.cli.app import MAX_STORE_INT, ListFormat, SourcesFileOption, app, fail
 
 sources_app = typer.Typer(help="Sources: list the registry, dry-run one source.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
@@ -59,7 +59,7 @@ def list_sources(
 def check(
     name: Annotated[str, typer.Argument(help="The source to try.")],
     sources_file: SourcesFileOption = None,
-    limit: Annotated[int, typer.Option(min=1, help="How many articles to fetch and extract.")] = 3,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_STORE_INT, help="How many articles to fetch and extract.")] = 3,
     fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
 ) -> None:
     """Dry run: discover, fetch and extract the first few articles and print what would be stored.
