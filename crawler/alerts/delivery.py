@@ -14,11 +14,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
-from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from crawler.alerts.channels import send_message
 from crawler.alerts.messages import Message, render
 from crawler.alerts.outbox import FAILED, PENDING, SENT, channel_key, due_deliveries
 from crawler.alerts.rules import AlertRule, DeliveryPolicy
@@ -26,45 +26,7 @@ from storage.models import AlertDelivery
 
 logger = logging.getLogger(__name__)
 
-DELIVERY_HEADER = "X-Expowatch-Delivery"
-JSON_SCHEMES = ("json", "jsons")  # Apprise's JSON webhook: the body is our JSON document
 DUE_BATCH = 200  # deliveries read per round; a pass keeps reading until none is due
-ERROR_CHARS = 500  # of Apprise's last error, kept in the outbox
-
-
-def channel_url(url: str, message: Message) -> str:
-    """url with the delivery id added the Apprise way: a +header (mail and webhooks) and, for JSON
-    webhooks, a :delivery_id payload field."""
-    extra = {f"+{DELIVERY_HEADER}": message.delivery_id}
-    if urlsplit(url).scheme.lower() in JSON_SCHEMES:
-        extra[":delivery_id"] = message.delivery_id
-    return url + ("&" if "?" in url else "?") + urlencode(extra)
-
-
-def send_message(url: str, message: Message) -> str | None:
-    """Send message to one Apprise URL; None when sent, else the reason it was not."""
-    import apprise
-
-    with apprise.LogCapture(level=logging.WARNING) as captured:
-        plugin = apprise.Apprise.instantiate(channel_url(url, message), suppress_exceptions=True)
-        if plugin is None:
-            return "Apprise cannot use this channel URL"
-        if urlsplit(url).scheme.lower() in JSON_SCHEMES:
-            ok = plugin.notify(body=message.json(), title=message.subject, body_format=apprise.NotifyFormat.TEXT)
-        elif _formats(plugin)[0] == apprise.NotifyFormat.HTML:  # mail: HTML, and Apprise adds a plain-text twin
-            ok = plugin.notify(body=message.html, title=message.subject, body_format=apprise.NotifyFormat.HTML)
-        else:
-            ok = plugin.notify(body=message.text, title=message.subject, body_format=apprise.NotifyFormat.TEXT)
-    if ok:
-        return None
-    lines = [line.strip() for line in captured.getvalue().splitlines() if line.strip()]
-    return (" / ".join(lines[-2:]) or "Apprise reported a failure without a reason")[:ERROR_CHARS]
-
-
-def _formats(plugin) -> tuple:
-    """The body formats a plugin takes, preferred first (Apprise gives one, or a tuple for mail)."""
-    formats = plugin.notify_format
-    return tuple(formats) if isinstance(formats, (tuple, list)) else (formats,)
 
 
 Sender = Callable[[str, Message], "str | None"]

@@ -21,7 +21,8 @@ from typing import Iterable, Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from crawler.alerts.rules import DIGEST, AlertRule, redact_channel
+from crawler.alerts.channels import redact_channel
+from crawler.alerts.rules import DIGEST, AlertRule
 from storage.models import AlertDelivery, AlertHealthState, AlertRuleState, Article
 from storage.store import insert_many_or_ignore, insert_or_ignore
 

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crawler.alerts.channels import channel_problem
+
 if TYPE_CHECKING:
     from storage.queries import SearchQuery
 
@@ -130,27 +132,6 @@ class AlertsConfig:
 def _problem(where: str, rule: str | None, key: str, problem: str) -> AlertsFileError:
     label = f"rule {rule!r}" if rule else "rule without a name"
     return AlertsFileError(f"{where}: {label}: key {key!r}: {problem}")
-
-
-def channel_problem(url: str) -> str | None:
-    """Why Apprise cannot send to url, or None."""
-    import apprise
-
-    if not isinstance(url, str) or "://" not in url:
-        return f"{url!r} is not an Apprise URL (such as mailtos://..., json://..., slack://...)"
-    if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
-        return f"Apprise cannot use {redact_channel(url)!r} (unknown scheme or missing parts; see the Apprise wiki)"
-    return None
-
-
-def redact_channel(url: str) -> str:
-    """A channel URL with its password and tokens hidden (Apprise's privacy form), for messages and status."""
-    import apprise
-
-    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True) if "://" in str(url) else None
-    if plugin is None:
-        return re.sub(r"//[^/@]*@", "//***@", str(url))
-    return plugin.url(privacy=True).split("?", 1)[0]  # without Apprise's default options
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:

@@ -55,7 +55,7 @@ def list_rules(
     fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
 ) -> None:
     """List the alert rules: what each matches, how it sends (each, digest + cron, health), where."""
-    from crawler.alerts.rules import redact_channel
+    from crawler.alerts.channels import redact_channel
 
     config = load_alerts(alerts_file)
     rows = [{"name": r.name, "kind": r.kind, "match": "source health" + (
@@ -91,7 +91,7 @@ def check(
     from crawler.alerts import outbox
     from crawler.alerts.messages import render
     from crawler.alerts.outbox import channel_key, delivery_id
-    from crawler.alerts.rules import redact_channel
+    from crawler.alerts.channels import redact_channel
     from storage.engine import session_factory
 
     config = load_alerts(alerts_file)
