@@ -71,10 +71,14 @@ class SmtpReceiver:
 
 class WebhookReceiver:
     """An HTTP server recording every POST (headers and JSON body); it answers 503 to the first
-    `fail_first` requests, and refuses connections between stop() and start()."""
+    `fail_first` requests, refuses connections between stop() and start(), and while `hold` is
+    set it records a POST but keeps the sender waiting for the answer (.holding counts them)."""
 
     def __init__(self, fail_first: int = 0) -> None:
         self.fail_first = fail_first
+        self.hold = threading.Event()
+        self.released = threading.Event()
+        self.holding = 0
         self.requests: list[tuple[dict[str, str], dict]] = []  # the ones answered 200
         self.refused = 0  # requests answered 503
         self.port = 0
@@ -94,6 +98,10 @@ class WebhookReceiver:
                         receiver.refused += 1
                     else:
                         receiver.requests.append((dict(self.headers), json.loads(body)))
+                        held = receiver.hold.is_set()
+                        receiver.holding += held
+                if not failing and held:
+                    receiver.released.wait(WAIT_S)
                 self.send_response(503 if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
