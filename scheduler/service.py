@@ -20,7 +20,7 @@ import signal
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -30,6 +30,7 @@ from apscheduler.events import (
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"  # APScheduler's own table, created by its job store
 JOB_ID_PREFIX = "crawl:"
+ALERTS_JOBSTORE = "alerts"  # digest jobs live in memory: each rule's last digest time is in the store
 # A run missed while the service was down is caught up if its slot is less than a day old:
 # a day-old crawl still finds what the list pages show; older slots wait for the next one.
 DEFAULT_MISFIRE_GRACE = 24 * 3600
@@ -66,6 +68,7 @@ class ServiceConfig:
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     schedule_overrides: Mapping[str, str] = field(default_factory=dict)
     redis_url: str | None = None  # distributed mode: queue due sources for workers instead of crawling
+    alerts: Any = None  # a crawler.alerts.service.AlertService: a pass after each crawl, digests on their cron
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,7 @@ class SchedulerService:
             scheduler = self._scheduler = self._make_scheduler(ServiceScheduler)
             scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
             scheduler.add_listener(self._on_started, EVENT_SCHEDULER_STARTED)
+            self._schedule_digests(scheduler)
             jobs.bind(self)
             try:
                 if not self._stop_requested.is_set():
@@ -272,6 +276,7 @@ class SchedulerService:
         fired = datetime.now(timezone.utc)
         outcome = self.runner.run(source)
         self._log_outcome(outcome)
+        self.send_alerts()
         if not outcome.completed:
             with self._unfinished_lock:
                 self._unfinished.setdefault(JOB_ID_PREFIX + source, fired)
@@ -362,6 +367,7 @@ class SchedulerService:
                 thread.start()
             for thread in threads:
                 thread.join()
+            self.send_alerts()
             return outcomes
         finally:
             store.shutdown()
@@ -380,6 +386,31 @@ class SchedulerService:
     @staticmethod
     def _advance(store: BaseScheduler, job: Job, now: datetime) -> None:
         store.modify_job(job.id, next_run_time=job.trigger.get_next_fire_time(None, now))
+
+    # ---- alerts --------------------------------------------------------------
+    def send_alerts(self) -> None:
+        """An alert pass (new matches, health changes, due digests, sending) after a crawl finished."""
+        if self.config.alerts is None:
+            return
+        try:
+            report = self.config.alerts.run_pass()
+        except Exception:  # noqa: BLE001 - alerts must not stop the crawls; the next pass replays this one
+            logger.exception("alerts: the pass failed; the next one picks up where it stopped")
+            return
+        logger.info("alerts: %s", report.summary())
+        for error in report.delivery.errors:
+            logger.warning("alerts: %s", error)
+
+    def _schedule_digests(self, scheduler: BaseScheduler) -> None:
+        """One job per digest rule, on the rule's cron (an alert pass builds the digests that are due)."""
+        if self.config.alerts is None:
+            return
+        scheduler.add_jobstore(MemoryJobStore(), ALERTS_JOBSTORE)
+        for rule in self.config.alerts.digest_rules:
+            scheduler.add_job(self.send_alerts, trigger=parse_schedule(rule.cron, rule.timezone),
+                              id=f"digest:{rule.name}", name=f"digest {rule.name}", jobstore=ALERTS_JOBSTORE,
+                              replace_existing=True, coalesce=True, max_instances=1,
+                              misfire_grace_time=self.config.misfire_grace)
 
     # ---- reporting ---------------------------------------------------------
     def _on_job_event(self, event) -> None:

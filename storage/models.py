@@ -212,3 +212,63 @@ class SavedQuery(Base):
 
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     last_run_at: Mapped[datetime]
+
+
+class AlertRuleState(Base):
+    """Where an alert rule has got to: the last article it matched, and its last digest.
+
+    Matching is replayable: it reads articles after last_article_id, enters the matches
+    in the outbox and advances the cursor in one transaction (see crawler/alerts/outbox.py).
+    """
+
+    __tablename__ = "alert_rules"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_article_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_digest_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class AlertDelivery(Base):
+    """One message to one channel: an article, a digest or a health change (the alert outbox).
+
+    status: pending (to send) | sent | failed (gave up after the rule file's max_tries) |
+    waiting (an article for a digest rule, not yet in a digest) | digested (in digest digest_id).
+    item is the rule's dedup key: story:<canonical article id>, digest:<slot>, health:<source>:<n>.
+    """
+
+    __tablename__ = "alert_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), unique=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))  # a hash of the channel URL (the URL may hold a password)
+    channel_label: Mapped[str] = mapped_column(Text)  # the URL with secrets hidden, for status
+    item: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # article | digest | health
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    tries: Mapped[int] = mapped_column(default=0)
+    next_try_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("alert_outbox.id"))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("rule", "channel", "item", name="uq_alert_outbox_rule_channel_item"),
+        Index("ix_alert_outbox_status_next_try_at", "status", "next_try_at"),
+    )
+
+
+class AlertHealthState(Base):
+    """The last health a health rule reported for a source, so a change is told once."""
+
+    __tablename__ = "alert_health"
+
+    rule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    changes: Mapped[int] = mapped_column(default=0)  # messages this rule has queued for this source
+    changed_at: Mapped[datetime]

@@ -1,6 +1,7 @@
 """Command line: `expowatch`, a thin layer over the library. One module per command group."""
 
 from crawler.cli import (  # noqa: F401  (register commands)
+    alerts,
     crawl,
     db,
     demo,

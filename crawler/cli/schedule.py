@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from crawler.alerts.rules import alerts_path
+from crawler.cli.alerts import AlertsFileOption, alert_service
 from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store, redact
 from crawler.cli.sources import load_registry
 
@@ -72,6 +74,7 @@ def schedule(
              "crawling it here (see docs/scaling.md).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v",
                                           help="Log every crawl of a pass even in cron, and APScheduler's own messages.")] = False,
+    alerts_file: AlertsFileOption = None,
 ) -> None:
     """Run every enabled source on its cron schedule, each crawl in its own process.
 
@@ -92,7 +95,10 @@ def schedule(
         misfire_grace=misfire_grace, shutdown_grace=grace,
         schedule_overrides=parse_overrides(schedule_override),
         redis_url=redis,
+        alerts=alert_service(url, alerts_file, sources_file) if alerts_path(alerts_file) else None,
     )
+    if config.alerts is not None:
+        config.alerts.register()  # a new rule starts from now: before this pass's crawls store anything
     try:
         service = SchedulerService(config, registry)
     except ScheduleError as exc:
