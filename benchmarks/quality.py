@@ -9,9 +9,14 @@ local day, and the exact instant at the precision the page shows), for
   baseline  trafilatura.extract(page, url=url) with its defaults (text),
             trafilatura.bare_extraction(..., with_metadata=True) (title, date)
 
-and the time per page of each, measured in the same run. Run:
+and the time per page of each, measured in the same run.
 
-    /work/venv/bin/python benchmarks/quality.py [--rounds 5]
+With --corpus DIR (the real pages with answers, ../shared/realpages), each
+folder of real pages is scored too: ours, plain trafilatura.extract with
+metadata and htmldate's own date, side by side (see benchmarks/realpages.py).
+Run:
+
+    /work/venv/bin/python benchmarks/quality.py [--rounds 5] [--corpus ../shared/realpages [--details FILE] [--no-replica]]
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ from zoneinfo import ZoneInfo
 
 import trafilatura
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(_ROOT), str(_ROOT / "tests"), str(_ROOT / "benchmarks")]
 from replica_cases import ReplicaCase, replica_cases  # noqa: E402
+
+from realpages import evaluate, report  # noqa: E402
 
 from crawler.extract.extraction import extract_article  # noqa: E402
 from crawler.replica import ReplicaWeb  # noqa: E402
@@ -131,8 +139,28 @@ def trafilatura_text_only(case: ReplicaCase) -> object:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds (median is reported)")
+    parser.add_argument("--corpus", type=Path, help="folder of real pages with answers (../shared/realpages)")
+    parser.add_argument("--details", type=Path, help="write per-page results of the corpus run to this JSONL file")
+    parser.add_argument("--no-replica", action="store_true", help="with --corpus: skip the replica part")
     args = parser.parse_args()
 
+    status = 0
+    if args.corpus is not None:
+        if not any(args.corpus.glob("*/manifest.jsonl")):
+            print(f"--corpus {args.corpus}: no */manifest.jsonl there", file=sys.stderr)
+            return 2
+        print(f"real pages: {args.corpus}")
+        lines = report(evaluate(args.corpus, args.details))
+        print("\n".join(lines))
+        status = int(lines[-1].startswith("ours is behind"))
+        if args.no_replica:
+            return status
+        print()
+    return max(status, replica_report(args.rounds))
+
+
+def replica_report(rounds: int) -> int:
+    """The replica part: per source, ours (declared hints), generic and plain trafilatura; 1 if ours is worse."""
     with ReplicaWeb() as web:
         cases = [case for case in replica_cases(web).values() if case.kind == "article"]
     extractors: dict[str, Callable[[ReplicaCase], Outcome]] = {
@@ -166,10 +194,10 @@ def main() -> int:
     for name in extractors:
         print(f"{'all' if name == 'ours' else '':<14}{len(totals[name]) if name == 'ours' else '':>6}  {name:<9}" + _row(totals[name]))
 
-    times = timed({"ours": ours, "text": trafilatura_text_only, "meta": baseline}, cases, args.rounds)
+    times = timed({"ours": ours, "text": trafilatura_text_only, "meta": baseline}, cases, rounds)
     ours_time, base_time, meta_time = times["ours"], times["text"], times["meta"]
     print()
-    print(f"time per page (median of {args.rounds} rounds over {len(cases)} pages):")
+    print(f"time per page (median of {rounds} rounds over {len(cases)} pages):")
     print(f"  ours (text + title + dates + language + gates)  {ours_time * 1000:7.2f} ms")
     print(f"  trafilatura.extract (text only)                 {base_time * 1000:7.2f} ms   ratio ours/baseline {ours_time / base_time:.2f}")
     print(f"  trafilatura text + bare_extraction metadata     {meta_time * 1000:7.2f} ms   ratio ours/baseline {ours_time / meta_time:.2f}")

@@ -16,6 +16,8 @@ from lxml.html import HtmlElement
 
 from crawler.extract.dates import date_span
 from crawler.extract.htmltree import alnum_only, link_share, remove_element, select
+from crawler.extract.language import text_words
+from crawler.extract.quality import PROSE_LINE_WORDS, prose_share
 
 # Element class/id words that mark page furniture, matched as whole words of
 # the attribute (split on space, "-" and "_"). An element is only dropped when
@@ -72,7 +74,9 @@ _LINE_PATTERNS = re.compile(
             # promo / legal footers
             r"(?:icp备|icp证|公网安备|版权所有|all\s+rights\s+reserved|copyright\s*(?:©|\(c\)|\d{4}))",
             r"^\s*©",
-            r"(?:扫一扫|扫码|scan\s+(?:the\s+)?qr\s+code|官方微信|官方小程序|官方微博|关注我们|follow\s+us\s+on)",
+            r"(?:扫一扫|扫码|scan\s+(?:the\s+)?qr\s+code|关注我们|follow\s+us\s+on)",
+            # an account plug ("官方微信：xxxx"); a sentence that mentions an official account is news
+            r"^.{0,12}(?:官方微信|官方小程序|官方微博)\s*(?:[:：]|号|$)",
             # wire-service trailers ("View original content to download multimedia: https://...")
             r"^\s*view\s+original\s+content\b",
             # previous / next article links
@@ -86,7 +90,10 @@ _URL = re.compile(r"\bhttps?://\S+", re.IGNORECASE)
 # Lines at most this long are judged by the patterns above; longer lines are prose.
 BOILERPLATE_LINE_MAX_CHARS = 160
 
-# A heading that opens the tail of links to other stories; everything after it goes.
+# A heading that opens the tail of links to other stories; everything after it
+# goes, unless most of what follows is prose (then it was a "Read more" box in
+# the middle of the story: the heading and the short lines under it go).
+PROSE_AFTER_HEADING_MIN_SHARE = 0.5
 _TAIL_HEADINGS = re.compile(
     r"^\s*(?:related\s+(?:news|articles?|stories|links|reading|content|posts)|read\s+more|more\s+(?:news|stories)"
     r"|recommended(?:\s+(?:for\s+you|reading|articles?))?|you\s+may\s+also\s+like|see\s+also|further\s+reading"
@@ -143,12 +150,17 @@ def clean_text(text: str, *, title: str | None = None, drop_phrases: tuple[str, 
     kept: list[str] = []
     phrases = tuple(phrase.casefold() for phrase in drop_phrases if phrase)
     title_key = _squash(title) if title else None
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
+    lines = [stripped for line in text.splitlines() if (stripped := line.strip())]
+    skipping_links = False
+    for index, stripped in enumerate(lines):
         if kept and _TAIL_HEADINGS.match(stripped):
-            break
+            if not _prose_follows(lines[index + 1 :]):
+                break  # the related-links tail: everything after it goes
+            skipping_links = True  # a "Read more" box inside the story: drop it and the links under it
+            continue
+        if skipping_links and text_words(stripped) < PROSE_LINE_WORDS:
+            continue
+        skipping_links = False
         folded = stripped.casefold()
         if phrases and any(phrase in folded for phrase in phrases):
             continue
@@ -158,6 +170,11 @@ def clean_text(text: str, *, title: str | None = None, drop_phrases: tuple[str, 
             continue
         kept.append(stripped)
     return "\n".join(kept)
+
+
+def _prose_follows(lines: list[str]) -> bool:
+    """True when the text after a related-links heading is mostly prose: the story goes on below a link box."""
+    return prose_share("\n".join(lines)) >= PROSE_AFTER_HEADING_MIN_SHARE
 
 
 def is_boilerplate_line(line: str) -> bool:

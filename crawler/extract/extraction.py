@@ -44,6 +44,9 @@ EXTRACTOR_VERSION = "1.1"
 # share of the words the page shows: an article page rarely carries three times
 # the article's length in menus and link lists, so less suggests a missed part.
 FULL_CASCADE_BELOW_PAGE_SHARE = 0.25
+# ... and when it is almost all short lines (a menu or a list of links came back
+# instead of the story); the full cascade's text is kept if it has more prose.
+FULL_CASCADE_BELOW_PROSE_SHARE = 0.2
 
 # Block elements that end a line when a body selector's text is read directly.
 _BLOCK_TAGS = frozenset(
@@ -243,7 +246,12 @@ def _trafilatura_text(tree: HtmlElement, url: str, page_words: float) -> str:
     text = _bare_text(tree, url, fast=True)
     words = text_words(text)
     if words < quality.MIN_ARTICLE_WORDS or words < FULL_CASCADE_BELOW_PAGE_SHARE * page_words:
-        text = _bare_text(tree, url, fast=False)
+        return _bare_text(tree, url, fast=False)
+    fast_prose = quality.prose_share(text)
+    if fast_prose < FULL_CASCADE_BELOW_PROSE_SHARE:
+        full = _bare_text(tree, url, fast=False)
+        if quality.prose_share(full) > fast_prose:
+            return full
     return text
 
 

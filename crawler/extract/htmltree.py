@@ -33,6 +33,14 @@ _PARSER.set_element_class_lookup(
 NON_TEXT_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "object", "embed")
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+# C0 control characters other than tab and line breaks: XML forbids them, and a
+# single one (a stray BEL in a footnote) makes trafilatura's XML step drop the
+# whole text. They are never visible text.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# A <noscript> with at least this many characters of text is the page itself
+# for readers without JavaScript (some blogs put the whole post there); shorter
+# ones are tracking pixels, style links and "enable JavaScript" notices.
+NOSCRIPT_CONTENT_MIN_CHARS = 200
 _SPACE = re.compile(r"[\s\u00a0\u3000\u200b\ufeff]+")
 _NOT_ALNUM = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
 
@@ -45,6 +53,7 @@ def parse_html(text: str) -> HtmlElement | None:
     """Parse decoded HTML into a document tree; None when there is nothing to parse."""
     # lxml refuses str input that still carries an XML encoding declaration.
     text = _XML_DECLARATION.sub("", text, count=1)
+    text = _CONTROL_CHARS.sub("", text)
     if not text.strip():
         return None
     try:
@@ -164,5 +173,13 @@ def _flatten_jsonld(data: Any, out: list[dict[str, Any]]) -> None:
 
 
 def strip_non_text(tree: HtmlElement) -> None:
-    """Remove scripts, styles and other elements that never hold article text."""
-    etree.strip_elements(tree, *NON_TEXT_TAGS, with_tail=False)
+    """Remove scripts, styles and other elements that never hold article text.
+
+    A <noscript> that holds a text's worth of content keeps it (the tag goes,
+    its content stays): it is what the page shows without JavaScript.
+    """
+    etree.strip_elements(tree, *(tag for tag in NON_TEXT_TAGS if tag != "noscript"), with_tail=False)
+    for noscript in list(tree.iter("noscript")):
+        if len("".join(noscript.itertext()).strip()) >= NOSCRIPT_CONTENT_MIN_CHARS:
+            noscript.drop_tag()
+    etree.strip_elements(tree, "noscript", with_tail=False)
