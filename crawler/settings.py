@@ -46,6 +46,13 @@ EXPOWATCH_CRAWL_DELAY_MAX = 30.0
 # Conditional GET (ETag / Last-Modified from the http_cache table) on feeds, sitemaps, list pages.
 EXPOWATCH_CONDITIONAL_GET = True
 # `expowatch sources check`: no store at all, and stop after this many articles (0: no limit).
+# Bounded memory whatever a site publishes: entries kept from one feed or sitemap file (the
+# sitemap protocol's own maximum, so a conforming file is never cut; a bigger one keeps its
+# newest), and requests (articles, child sitemaps) taken from discovery in one crawl of a
+# source (~1 kB each while queued; the rest is found again next round, as the store decides).
+# Hitting either is logged and kept in the run's stats (expowatch/discovery/cap_reason).
+EXPOWATCH_MAX_ENTRIES_PER_FILE = 50_000
+EXPOWATCH_MAX_REQUESTS_PER_ROUND = 20_000
 EXPOWATCH_DRY_RUN = False
 EXPOWATCH_ARTICLE_LIMIT = 0
 REDIRECT_MAX_TIMES = 5

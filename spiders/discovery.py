@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import gzip
 import io
+import json
 import re
 import zlib
 from dataclasses import dataclass
@@ -17,15 +18,20 @@ from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
-from lxml import etree
 from parsel import Selector
 
 from crawler.extract.htmltree import is_xpath
 from crawler.urls import canonical_url
+from spiders.xmlstream import (
+    GZIP_MAGIC,
+    MAX_SITEMAP_BYTES,
+    CappedStream,
+    StreamError,
+    parse_w3c_datetime,
+    take_entries,
+    text_lines,
+)
 
-# The sitemap protocol's own limit for one uncompressed file; a bigger one is hostile or broken.
-MAX_SITEMAP_BYTES = 50 * 1024 * 1024
-GZIP_MAGIC = b"\x1f\x8b"
 # Link texts that mean "the next page of this list" (English and Chinese sites).
 NEXT_TEXT = re.compile(
     r"^(?:next(?:\s+page)?|older(?:\s+(?:posts|entries|news|articles))?|下一?页|后一页|下一頁|下页|"
@@ -50,13 +56,30 @@ class Listing:
 
 @dataclass(frozen=True)
 class SitemapDoc:
-    """A parsed sitemap: 'urlset' entries are pages, 'sitemapindex' entries are sitemaps."""
+    """A parsed sitemap: 'urlset' and 'feed' entries are pages, 'sitemapindex' entries are sitemaps.
+
+    total counts the document's entries; entries holds at most the reader's limit of them.
+    """
 
     kind: str
     entries: list[Listing]
+    total: int = 0
+
+    @property
+    def left_out(self) -> int:
+        return max(0, self.total - len(self.entries))
 
 
 # -- feeds ---------------------------------------------------------------------------
+
+# Entries kept from one feed or sitemap file: the sitemap protocol's own maximum per file,
+# so a conforming sitemap is never cut; a bigger file keeps its newest entries (setting
+# EXPOWATCH_MAX_ENTRIES_PER_FILE). The rest is reported, not silently dropped.
+MAX_ENTRIES_PER_FILE = 50_000
+# Feeds up to this size are read by feedparser (lenient with broken XML, every feed
+# dialect); a bigger one is streamed like a sitemap, so its size never costs memory.
+FEEDPARSER_MAX_BYTES = 2 * 1024 * 1024
+JSON_FEED_VERSION = re.compile(r"^https://jsonfeed\.org/version/1(\.\d+)?/?$")
 
 
 def _struct_to_utc(value) -> datetime | None:
@@ -68,14 +91,75 @@ def _struct_to_utc(value) -> datetime | None:
         return None
 
 
-def read_feed(body: bytes, url: str, content_type: str | None = None) -> list[Listing]:
-    """Entry links of an RSS/Atom feed, resolved against xml:base or the feed URL.
+def newest(listings: list[Listing], limit: int) -> list[Listing]:
+    """The `limit` newest listings (undated ones after dated ones, document order kept among equals)."""
+    if len(listings) <= limit:
+        return listings
+    order = sorted(range(len(listings)), key=lambda i: (
+        listings[i].published is not None, listings[i].published or datetime.min.replace(tzinfo=timezone.utc), -i),
+        reverse=True)
+    return [listings[i] for i in order[:limit]]
+
+
+@dataclass(frozen=True)
+class FeedDoc:
+    """A feed's entry links (newest `limit` of them) and how many entries it had."""
+
+    entries: list[Listing]
+    total: int
+
+    @property
+    def left_out(self) -> int:
+        return self.total - len(self.entries)
+
+
+def looks_like_json(body: bytes, content_type: str | None) -> bool:
+    """A JSON body (a JSON Feed), by its first byte or its media type."""
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" or "json" in (content_type or "").lower()
+
+
+def read_json_feed(body: bytes, url: str, limit: int = MAX_ENTRIES_PER_FILE) -> FeedDoc:
+    """Entry links of a JSON Feed 1.0 / 1.1 (url, else external_url), resolved against the feed URL."""
+    try:
+        doc = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DiscoveryError(f"not a JSON Feed: the body is not JSON ({exc})") from None
+    if not isinstance(doc, dict) or not JSON_FEED_VERSION.match(str(doc.get("version", ""))):
+        raise DiscoveryError("not a JSON Feed: no \"version\": \"https://jsonfeed.org/version/1.x\"")
+    items = doc.get("items")
+    if not isinstance(items, list):
+        raise DiscoveryError("JSON Feed has no \"items\" list")
+    listings: list[Listing] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        link = item.get("url") or item.get("external_url")
+        if not isinstance(link, str) or not link.strip():
+            continue
+        published = parse_w3c_datetime(str(item.get("date_published") or item.get("date_modified") or ""))
+        listings.append(Listing(urljoin(url, link.strip()), published))
+    if items and not listings:
+        raise DiscoveryError(f"none of the JSON Feed's {len(items)} items has a url")
+    return FeedDoc(newest(listings, limit), len(listings))
+
+
+def read_feed(body: bytes, url: str, content_type: str | None = None,
+              limit: int = MAX_ENTRIES_PER_FILE) -> FeedDoc:
+    """Entry links of an RSS, Atom or JSON feed, resolved against xml:base or the feed URL.
 
     Broken XML is read leniently when entries survive; a body with no entries that is
-    not a well-formed feed raises DiscoveryError naming what is wrong.
+    not a well-formed feed raises DiscoveryError naming what is wrong. At most `limit`
+    entries are kept (the newest); `left_out` says how many were not.
     """
     if not body.strip():
         raise DiscoveryError("feed is empty (no body)")
+    if looks_like_json(body, content_type) and not body.lstrip()[:1] == b"<":
+        return read_json_feed(body, url, limit)
+    if len(body) > FEEDPARSER_MAX_BYTES or body[:2] == GZIP_MAGIC:
+        doc = read_sitemap(body, url, limit)
+        if doc.kind == "sitemapindex":
+            raise DiscoveryError("not a feed: the URL returned a sitemap index")
+        return FeedDoc(doc.entries, doc.total)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -88,7 +172,7 @@ def read_feed(body: bytes, url: str, content_type: str | None = None) -> list[Li
         published = _struct_to_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
         listings.append(Listing(urljoin(url, link.strip()), published))
     if listings:
-        return listings
+        return FeedDoc(newest(listings, limit), len(listings))
     if feed.get("bozo") and feed.get("version"):
         raise DiscoveryError(f"feed XML is broken and no entry link could be read: {feed.get('bozo_exception')}")
     if not feed.get("version"):
@@ -99,7 +183,7 @@ def read_feed(body: bytes, url: str, content_type: str | None = None) -> list[Li
         raise DiscoveryError(f"not an RSS or Atom feed{f' ({problem})' if problem else ''}")
     if feed.entries:
         raise DiscoveryError(f"none of the feed's {len(feed.entries)} entries has a link")
-    return []  # a well-formed feed with no entries: nothing published yet
+    return FeedDoc([], 0)  # a well-formed feed with no entries: nothing published yet
 
 
 # -- sitemaps ------------------------------------------------------------------------
@@ -117,80 +201,79 @@ def gunzip_capped(body: bytes, limit: int = MAX_SITEMAP_BYTES) -> bytes:
     return data
 
 
-def parse_w3c_datetime(text: str | None) -> datetime | None:
-    """A sitemap date (W3C datetime: 2024-05-01, 2024-05-01T10:00:00+08:00, ...Z) in UTC; None if unreadable.
+def read_sitemap(body: bytes, url: str, limit: int = MAX_ENTRIES_PER_FILE) -> SitemapDoc:
+    """Read a sitemap (plain, index, gzip, Google News, a text file of URLs, or an RSS/Atom/JSON feed).
 
-    A date without a zone is taken as UTC: the protocol requires one, and a day is precise enough.
+    The document is streamed: memory does not grow with its size. Each entry carries
+    news:publication_date when given, else lastmod (a feed's item date). At most `limit`
+    entries are kept, the newest; `left_out` says how many were not.
     """
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
-
-
-def _local(tag) -> str:
-    return etree.QName(tag).localname.lower() if isinstance(tag, str) else ""
-
-
-_SITEMAP_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, huge_tree=False,
-                               remove_comments=True, recover=True)
-
-
-def read_sitemap(body: bytes, url: str) -> SitemapDoc:
-    """Read a sitemap (plain, index, gzip, Google News, or a text file of URLs).
-
-    Each entry carries news:publication_date when given, else lastmod.
-    """
-    if body[:2] == GZIP_MAGIC:
-        body = gunzip_capped(body)
-    if len(body) > MAX_SITEMAP_BYTES:
-        raise DiscoveryError(f"sitemap is larger than {MAX_SITEMAP_BYTES // (1024 * 1024)} MB")
-    stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = _head(body)
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise DiscoveryError("sitemap is empty (no body)")
+    if stripped[:1] == b"{":
+        doc = read_json_feed(gunzip_capped(body) if body[:2] == GZIP_MAGIC else body, url, limit)
+        return SitemapDoc("feed", doc.entries, doc.total)
     if not stripped.startswith(b"<"):
-        return _text_sitemap(stripped, url)
+        return _text_sitemap(body, url, limit)
     try:
-        root = etree.fromstring(stripped, parser=etree.XMLParser(**_SITEMAP_PARSER_OPTIONS))
-    except etree.XMLSyntaxError as exc:
-        raise DiscoveryError(f"sitemap XML is broken: {exc}") from None
-    if root is None:
-        raise DiscoveryError("sitemap XML is broken: no root element")
-    kind = _local(root.tag)
-    if kind not in ("urlset", "sitemapindex"):
-        if kind == "html":
+        taken = take_entries(body, url, limit)
+    except StreamError as exc:
+        raise DiscoveryError(f"sitemap {exc}" if not str(exc).startswith("sitemap") else str(exc)) from None
+    if taken.kind not in ("urlset", "sitemapindex", "feed"):
+        if taken.kind == "html":
             raise DiscoveryError("not a sitemap: the URL returned an HTML page")
-        raise DiscoveryError(f"not a sitemap: root element is <{kind}>, expected <urlset> or <sitemapindex>")
-    entries: list[Listing] = []
-    for child in root:
-        if _local(child.tag) not in ("url", "sitemap"):
-            continue
-        loc = lastmod = published = None
-        for node in child.iter():
-            name = _local(node.tag)
-            if name == "loc" and node.getparent() is child:
-                loc = (node.text or "").strip()
-            elif name == "lastmod":
-                lastmod = node.text
-            elif name == "publication_date":  # Google News: <news:news><news:publication_date>
-                published = node.text
-        if loc:
-            entries.append(Listing(urljoin(url, loc), parse_w3c_datetime(published) or parse_w3c_datetime(lastmod)))
-    return SitemapDoc(kind, entries)
+        raise DiscoveryError(f"not a sitemap: root element is <{taken.kind}>, expected <urlset>, "
+                             "<sitemapindex> or an RSS/Atom feed")
+    entries = [Listing(e.url, e.published) for e in taken.entries]
+    return SitemapDoc(taken.kind, entries, taken.total)
 
 
-def _text_sitemap(body: bytes, url: str) -> SitemapDoc:
-    """A text sitemap: one absolute URL per line (the protocol allows it)."""
-    lines = [line.strip() for line in body.decode("utf-8", "replace").splitlines() if line.strip()]
-    urls = [line for line in lines if re.match(r"^https?://", line)]
-    if not urls or len(urls) < len(lines) / 2:
+def _head(body: bytes, size: int = 512) -> bytes:
+    """The first bytes of a body, inflated if it is gzip."""
+    try:
+        return CappedStream(body).read(size)
+    except StreamError as exc:
+        raise DiscoveryError(str(exc)) from None
+
+
+def _text_sitemap(body: bytes, url: str, limit: int) -> SitemapDoc:
+    """A text sitemap: one absolute URL per line (the protocol allows it), read line by line."""
+    urls: list[Listing] = []
+    lines = total = 0
+    try:
+        for line in text_lines(body):
+            if not line:
+                continue
+            lines += 1
+            if re.match(r"^https?://", line):
+                total += 1
+                if len(urls) < limit:
+                    urls.append(Listing(line))
+    except StreamError as exc:
+        raise DiscoveryError(f"sitemap {exc}") from None
+    if not total or total < lines / 2:
         raise DiscoveryError("not a sitemap: neither XML nor a list of URLs")
-    return SitemapDoc("urlset", [Listing(u) for u in urls])
+    return SitemapDoc("urlset", urls, total)
+
+
+# -- robots.txt ----------------------------------------------------------------------
+
+
+def robots_url(url: str) -> str:
+    """The robots.txt URL of a URL's site."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/robots.txt"
+
+
+def robots_sitemaps(text: str, url: str) -> list[str]:
+    """The `Sitemap:` URLs of a robots.txt (trafilatura's reader), resolved against its URL, in order."""
+    from trafilatura.sitemaps import extract_robots_sitemaps
+
+    parts = urlsplit(url)
+    found = extract_robots_sitemaps(text, f"{parts.scheme}://{parts.netloc}") if text else []
+    return list(dict.fromkeys(u for u in found if u.startswith(("http://", "https://"))))
 
 
 # -- list pages ----------------------------------------------------------------------

@@ -34,6 +34,8 @@ from spiders.discovery import (
     next_page_url,
     read_feed,
     read_sitemap,
+    robots_sitemaps,
+    robots_url,
 )
 from spiders.httpcache import checked_at
 from spiders.sources import Source
@@ -113,6 +115,8 @@ class GenericSourceSpider(scrapy.Spider):
             spider.db = session_factory(url, for_writing=False)  # the spider only reads: no write lock
         spider.backfill = settings.getbool("EXPOWATCH_BACKFILL") or spider._resuming(settings)
         spider.article_limit = settings.getint("EXPOWATCH_ARTICLE_LIMIT")  # 0: no limit
+        spider.entries_per_file = max(1, settings.getint("EXPOWATCH_MAX_ENTRIES_PER_FILE"))
+        spider.requests_per_round = max(1, settings.getint("EXPOWATCH_MAX_REQUESTS_PER_ROUND"))
         return spider
 
     def _resuming(self, settings) -> bool:
@@ -136,6 +140,8 @@ class GenericSourceSpider(scrapy.Spider):
         self.requested: set[str] = set()  # canonical article URLs requested in this run
         self.article_via: dict[str, str] = {}  # canonical article URL -> discovery page it came from
         self.discovery_seen: set[str] = set()  # discovery URLs requested in this run
+        self.taken = 0  # article and child-sitemap requests made from discovery this round
+        self.round_cap_noted = False
         # Discovery pages with an article that failed: their validators are not saved, so the
         # next run reads them again instead of getting a 304 and missing the article.
         self.unsettled_discovery: set[str] = set()
@@ -144,6 +150,11 @@ class GenericSourceSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         src = self.source
+        if src.discover_sitemaps:
+            url = robots_url(src.homepage or src.discovery_urls[0])
+            self.discovery_seen.add(url)
+            yield Request(url, callback=self.parse_robots, errback=self.request_failed, priority=10,
+                          meta={KIND: "robots", DEPTH: 0, "dont_obey_robotstxt": True}, dont_filter=True)
         for url in src.feeds:
             yield self._discovery_request(url, self.parse_feed, "feed")
         for url in src.sitemaps:
@@ -178,27 +189,49 @@ class GenericSourceSpider(scrapy.Spider):
         self.discovery["failed"] += 1
         self.record_error(response.url, str(error), response.meta.get(KIND, "discovery"))
 
+    def parse_robots(self, response: Response):
+        """robots.txt `Sitemap:` lines (discover_sitemaps = true): each one is read as a declared sitemap."""
+        found = robots_sitemaps(response.body.decode("utf-8", "replace"), response.url)
+        if not found:
+            self.discovery["failed"] += 1
+            self.record_error(response.url, "discover_sitemaps = true, but robots.txt lists no Sitemap: line",
+                              "robots")
+            return
+        self.discovery["ok"] += 1
+        for url in found:
+            if url not in self.discovery_seen:
+                yield self._discovery_request(url, self.parse_sitemap, "sitemap")
+
     def parse_feed(self, response: Response):
         if self._not_modified(response):
             return
         try:
-            listings = read_feed(response.body, response.url, content_type_of(response))
+            doc = read_feed(response.body, response.url, content_type_of(response), self.entries_per_file)
         except DiscoveryError as exc:
             self._unreadable(response, exc)
             return
         self.discovery["ok"] += 1
-        yield from self.find_articles(listings, via=response.url).requests
+        self._note_left_out(response.url, doc.total, len(doc.entries))
+        yield from self.find_articles(doc.entries, via=response.url).requests
+
+    def _note_left_out(self, url: str, total: int, kept: int) -> None:
+        """Record (stats, log) a file whose entries went past EXPOWATCH_MAX_ENTRIES_PER_FILE."""
+        if total > kept:
+            self.crawler.stats.inc_value("expowatch/discovery/entries_left_out", total - kept)
+            self._cap_reached(f"{url} lists {total} entries; took the newest {kept} "
+                              f"(EXPOWATCH_MAX_ENTRIES_PER_FILE = {self.entries_per_file})")
 
     def parse_sitemap(self, response: Response):
         if self._not_modified(response):
             return
         try:
-            doc = read_sitemap(response.body, response.url)
+            doc = read_sitemap(response.body, response.url, self.entries_per_file)
         except DiscoveryError as exc:
             self._unreadable(response, exc)
             return
         self.discovery["ok"] += 1
-        if doc.kind == "urlset":
+        self._note_left_out(response.url, doc.total, len(doc.entries))
+        if doc.kind != "sitemapindex":  # a urlset, or a feed given as a sitemap
             yield from self.find_articles(doc.entries, via=response.url).requests
             return
         depth = response.meta.get(DEPTH, 0) + 1
@@ -208,6 +241,9 @@ class GenericSourceSpider(scrapy.Spider):
             return
         for child in self._changed_sitemaps(doc.entries):
             if child.url not in self.discovery_seen:
+                if self._round_full(response.url):
+                    return
+                self.taken += 1
                 yield self._discovery_request(child.url, self.parse_sitemap, "sitemap", depth)
 
     def _changed_sitemaps(self, children: list[Listing]) -> list[Listing]:
@@ -268,8 +304,20 @@ class GenericSourceSpider(scrapy.Spider):
                                       **{PAGE_NUMBER: number + 1, KNOWN_STREAK: streak, GUESSED: listed.next_guessed})
 
     def _cap_reached(self, message: str) -> None:
+        """A discovery cap was hit: logged, counted, and the reason kept in the run's stats."""
         self.logger.warning("%s: %s", self.source.name, message)
         self.crawler.stats.inc_value("expowatch/discovery/cap_reached")
+        self.crawler.stats.set_value("expowatch/discovery/cap_reason", message)
+
+    def _round_full(self, url: str) -> bool:
+        """True (recorded once) when this round has taken EXPOWATCH_MAX_REQUESTS_PER_ROUND entries."""
+        if self.taken < self.requests_per_round:
+            return False
+        if not self.round_cap_noted:
+            self.round_cap_noted = True
+            self._cap_reached(f"{self.requests_per_round} requests taken from discovery this round "
+                              f"(EXPOWATCH_MAX_REQUESTS_PER_ROUND), at {url}; the rest waits for the next round")
+        return True
 
     # -- articles --------------------------------------------------------------------
 
@@ -286,8 +334,9 @@ class GenericSourceSpider(scrapy.Spider):
         for canonical, listing in candidates.items():
             if canonical in seen or canonical in self.requested:
                 continue
-            if self.limit_reached:
+            if self.limit_reached or self._round_full(via):
                 break
+            self.taken += 1
             self.requested.add(canonical)
             self.article_via[canonical] = via
             meta = {KIND: "article", VIA: via, "handle_httpstatus_list": PAGE_GONE_STATUSES}

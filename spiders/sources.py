@@ -49,6 +49,7 @@ class Source:
     feeds: tuple[str, ...] = ()
     sitemaps: tuple[str, ...] = ()
     list_pages: tuple[str, ...] = ()
+    discover_sitemaps: bool = False  # also read the sitemaps robots.txt lists (Sitemap: lines)
     article_pattern: str | None = None
     article_links: str | None = None
     next_page: str | None = None
@@ -84,7 +85,7 @@ _SELECTOR_KEYS = {f.name for f in fields(Selectors)}
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "name": str, "homepage": str, "article_pattern": str, "article_links": str,
     "next_page": str, "language": str, "timezone": str, "schedule": str, "event": str,
-    "allow_private_addresses": bool, "obey_robots": bool, "enabled": bool,
+    "allow_private_addresses": bool, "obey_robots": bool, "discover_sitemaps": bool, "enabled": bool,
     "founded": int, "max_pages": int, "max_depth": int, "stop_after_known_pages": int,
     "download_delay": (int, float), "concurrency": int,
 }
@@ -136,8 +137,12 @@ def source_from_dict(data: dict[str, Any], *, where: str = "<source>") -> Source
         raise fail("schedule", f"bad cron expression {values['schedule']!r}: {exc}") from None
     if values.get("language") not in (None, *LANGUAGES):
         raise fail("language", f"must be one of {', '.join(LANGUAGES)}")
-    if not (values.get("feeds") or values.get("sitemaps") or values.get("list_pages")):
-        raise fail("feeds", "a source needs at least one of feeds, sitemaps or list_pages")
+    if not (values.get("feeds") or values.get("sitemaps") or values.get("list_pages")
+            or (values.get("discover_sitemaps") and values.get("homepage"))):
+        if values.get("discover_sitemaps"):
+            raise fail("discover_sitemaps", "needs a homepage (whose robots.txt lists the sitemaps)")
+        raise fail("feeds", "a source needs at least one of feeds, sitemaps or list_pages "
+                            "(or discover_sitemaps = true with a homepage)")
     if values.get("list_pages") and not (values.get("article_pattern") or values.get("article_links")):
         raise fail("article_pattern", "list_pages need article_pattern or article_links")
     for key in _SELECTOR_VALUE_KEYS:

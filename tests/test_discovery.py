@@ -36,7 +36,7 @@ RSS_RELATIVE = b"""<?xml version="1.0" encoding="utf-8"?>
 
 
 def test_rss_links_resolve_against_the_feed_and_dates_are_optional():
-    listings = read_feed(RSS_RELATIVE, FEED_URL, "application/rss+xml")
+    listings = read_feed(RSS_RELATIVE, FEED_URL, "application/rss+xml").entries
     assert [item.url for item in listings] == [
         "https://expo.example.cn/news/2024/0901.html",
         "https://expo.example.cn/feeds/halls.html",
@@ -50,7 +50,7 @@ def test_atom_uses_xml_base_and_updated():
     atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://wire.example.com/en/">
     <title>Wire</title><entry><title>a</title><link href="releases/77"/><updated>2023-05-18T08:00:00Z</updated></entry>
     </feed>"""
-    (item,) = read_feed(atom, "https://wire.example.com/atom", "application/atom+xml")
+    (item,) = read_feed(atom, "https://wire.example.com/atom", "application/atom+xml").entries
     assert item.url == "https://wire.example.com/en/releases/77"
     assert item.published == datetime(2023, 5, 18, 8, tzinfo=timezone.utc)
 
@@ -58,7 +58,7 @@ def test_atom_uses_xml_base_and_updated():
 def test_broken_xml_keeps_the_entries_it_can_read():
     broken = (b'<rss version="2.0"><channel><item><link>https://a.example/1</link></item>'
               b"<item><title>R&D & more</title><link>https://a.example/2</link></item>")
-    assert [i.url for i in read_feed(broken, FEED_URL)] == ["https://a.example/1", "https://a.example/2"]
+    assert [i.url for i in read_feed(broken, FEED_URL).entries] == ["https://a.example/1", "https://a.example/2"]
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_unreadable_feeds_say_why(body, words):
 
 def test_empty_but_valid_feed_is_not_an_error():
     assert read_feed(b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>',
-                     FEED_URL, "application/rss+xml") == []
+                     FEED_URL, "application/rss+xml").entries == []
 
 
 # -- sitemaps ------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_text_sitemap_is_a_list_of_urls():
     [
         (b"", "empty"),
         (b"<html><body>Not found</body></html>", "HTML page"),
-        (b'<?xml version="1.0"?><rss version="2.0"></rss>', "root element is <rss>"),
+        (b'<?xml version="1.0"?><catalog><book/></catalog>', "root element is <catalog>"),
         (b"just some words\nand more words", "neither XML nor a list of URLs"),
     ],
 )

@@ -196,7 +196,7 @@ def discovered(source, folder: Path) -> tuple[list[str], str | None]:
         listings = [Listing(u) for u in list_page_links(page, url, source.article_links)]
         next_url = next_page_url(page, url, source.next_page)[0]
     elif source.feeds:
-        listings, next_url = read_feed((folder / "feed.xml").read_bytes(), source.feeds[0]), None
+        listings, next_url = read_feed((folder / "feed.xml").read_bytes(), source.feeds[0]).entries, None
     else:
         listings, next_url = read_sitemap((folder / "sitemap.xml").read_bytes(), source.sitemaps[0]).entries, None
     return list(matching_articles(listings, source.article_regex)), next_url
