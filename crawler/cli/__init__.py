@@ -7,6 +7,7 @@ from crawler.cli import (  # noqa: F401  (register commands)
     events,
     export,
     extract,
+    feed,
     reextract,
     runs,
     schedule,
