@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
+from sqlalchemy.orm import Session
+
 from scheduler.health import HealthPolicy, SourceHealth, assess_source
 from scheduler.records import runs_by_source
 from scheduler.triggers import interval_of, parse_schedule
@@ -19,10 +21,16 @@ HISTORY_DAYS = 90
 def health_report(db_url: str, sources: Iterable[Source], *, now: datetime | None = None,
                   policy: HealthPolicy = HealthPolicy(), history_days: int = HISTORY_DAYS) -> list[SourceHealth]:
     """Judge each source from its recorded runs (and its schedule, for the overdue check)."""
+    with session_factory(db_url, for_writing=False)() as session:
+        return judge_sources(session, sources, now=now, policy=policy, history_days=history_days)
+
+
+def judge_sources(session: Session, sources: Iterable[Source], *, now: datetime | None = None,
+                  policy: HealthPolicy = HealthPolicy(), history_days: int = HISTORY_DAYS) -> list[SourceHealth]:
+    """health_report over a session the caller opened (the web view's read-only one)."""
     now = now or datetime.now(timezone.utc)
     sources = list(sources)
-    with session_factory(db_url, for_writing=False)() as session:
-        history = runs_by_source(session, [s.name for s in sources], since=now - timedelta(days=history_days))
+    history = runs_by_source(session, [s.name for s in sources], since=now - timedelta(days=history_days))
     report = []
     for source in sources:
         try:

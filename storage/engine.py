@@ -124,6 +124,42 @@ def make_engine(url: str, *, for_writing: bool = True) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _configure_sqlite_read_only(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def make_read_only_engine(url: str) -> Engine:
+    """An engine that cannot change the store, whatever SQL it is given.
+
+    SQLite: the file is opened with `mode=ro` (an URI filename) and `query_only` on, and
+    it must exist (nothing is created). PostgreSQL: every transaction is READ ONLY
+    (`default_transaction_read_only`). Used by `expowatch serve`.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            raise ValueError(f"{url}: a read-only store must be a SQLite file path")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no store at {path}")
+        uri = parsed.set(database=f"file:{Path(path).resolve().as_posix()}?mode=ro", query={"uri": "true"})
+        engine = create_engine(uri, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None,
+                                                  "check_same_thread": False})
+        event.listen(engine, "connect", _configure_sqlite_read_only)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        return engine
+    options = "-c default_transaction_read_only=on"
+    return create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+
+
+def read_only_session_factory(url: str) -> sessionmaker:
+    """A sessionmaker over make_read_only_engine(url) (a new engine: dispose it with .kw['bind'])."""
+    return sessionmaker(make_read_only_engine(url), expire_on_commit=False)
+
+
 _engines: dict[tuple[str, bool], Engine] = {}
 
 

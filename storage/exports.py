@@ -75,9 +75,14 @@ def write_csv(records: Iterable[Mapping[str, Any]], out: TextIO, columns: Sequen
     writer.writerow(columns)
     count = 0
     for record in records:
-        writer.writerow([_csv_cell(record.get(column)) for column in columns])
+        writer.writerow(csv_cells(record, columns))
         count += 1
     return count
+
+
+def csv_cells(record: Mapping[str, Any], columns: Sequence[str]) -> list[str]:
+    """One record's CSV cells in column order, formula-safe (what write_csv writes per row)."""
+    return [_csv_cell(record.get(column)) for column in columns]
 
 
 def read_csv(inp: TextIO, decoders: Mapping[str, Callable[[str], Any]] | None = None) -> Iterator[dict[str, Any]]:

@@ -252,6 +252,68 @@ def _parse_when(text: str, value: str, tz: tzinfo, end: bool, now: datetime) -> 
     return instant
 
 
+class BadSearchOption(ValueError):
+    """A search option (text, filter, date, zone, paging) that cannot be used; names the option."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option = option
+        self.message = message
+
+
+def time_zone(name: str) -> tzinfo:
+    """The zone called name (an IANA name, or UTC/Z); ValueError naming it otherwise."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if name.upper() in ("UTC", "Z"):
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r}: not a time zone (use an IANA name such as Asia/Shanghai, or UTC)") from None
+
+
+def query_from_options(*, text: str | None = None, events: Iterable[str] = (), years: Iterable[int] = (),
+                       editions: Iterable[int] = (), roles: Iterable[str] = (), sources: Iterable[str] = (),
+                       languages: Iterable[str] = (), since: str | None = None, until: str | None = None,
+                       date_field: str = "published", tz: tzinfo = timezone.utc, all_copies: bool = False,
+                       sort: str = "published", limit: int | None = DEFAULT_LIMIT, offset: int = 0,
+                       now: datetime | None = None) -> SearchQuery:
+    """A SearchQuery from the options as people type them (the CLI's and the web view's).
+
+    since/until are read by parse_when in tz (until: a bare date includes that day).
+    Raises BadSearchOption naming the option (text, since, until, sort, ...).
+    """
+    from storage.query_syntax import QueryTooLong, parse_query
+
+    try:
+        parse_query(text)
+    except QueryTooLong as exc:
+        raise BadSearchOption("text", str(exc)) from None
+    when = {}
+    for option, value, end in (("since", since, False), ("until", until, True)):
+        if value is not None and value.strip():
+            try:
+                when[option] = parse_when(value, tz=tz, end=end, now=now)
+            except ValueError as exc:
+                raise BadSearchOption(option, str(exc)) from None
+    options = {"sort": sort, "date_field": date_field}
+    for option, allowed in (("sort", SORTS), ("date_field", DATE_FIELDS)):
+        if options[option] not in allowed:
+            raise BadSearchOption(option, f"{options[option]!r}: expected one of {', '.join(allowed)}")
+    bad_roles = sorted(set(roles) - set(ROLES))
+    if bad_roles:
+        raise BadSearchOption("role", f"{bad_roles[0]!r}: expected one of {', '.join(ROLES)}")
+    if limit is not None and limit < 0:
+        raise BadSearchOption("limit", f"{limit}: must not be negative")
+    if offset < 0:
+        raise BadSearchOption("offset", f"{offset}: must not be negative")
+    return SearchQuery(text=text or "", events=tuple(events), years=tuple(years), editions=tuple(editions),
+                       roles=tuple(roles), sources=tuple(sources), languages=tuple(languages),
+                       date_field=date_field, all_copies=all_copies, sort=sort, limit=limit, offset=offset,
+                       **when)
+
+
 # --- searching -----------------------------------------------------------------------------
 
 HIT_SELECT = (Article.id, Article.title, Article.canonical_url, SourceRow.name.label("source"),

@@ -8,6 +8,7 @@ from crawler.cli import (  # noqa: F401  (register commands)
     events,
     export,
     extract,
+    feed,
     reextract,
     runs,
     schedule,

@@ -101,41 +101,31 @@ class SearchRequest:
 
 
 def _zone(name: str) -> tzinfo:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from storage.queries import time_zone
 
-    if name.upper() in ("UTC", "Z"):
-        return timezone.utc
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        fail(f"--tz {name!r}: not a time zone (use an IANA name such as Asia/Shanghai, or UTC)", EXIT_USAGE)
+        return time_zone(name)
+    except ValueError as exc:
+        fail(f"--tz {exc}", EXIT_USAGE)
 
 
 def _request(text, event, year, edition, role, source, lang, since, until, date_field, tz, new, name,
              since_run, all_copies, sort, limit, offset) -> SearchRequest:
-    from storage.queries import SearchQuery, parse_when
-    from storage.query_syntax import QueryTooLong, parse_query
+    from storage.queries import BadSearchOption, query_from_options
 
-    try:
-        parse_query(text)
-    except QueryTooLong as exc:
-        fail(str(exc), EXIT_USAGE)
     zone = _zone(tz)
     if new and since_run is not None:
         fail("--new and --since-run both say where to start: give one of them", EXIT_USAGE)
     if name is not None and not new:
         fail("--name names a --new query: add --new", EXIT_USAGE)
-    when = {}
-    for option, value, end in (("since", since, False), ("until", until, True)):
-        if value is not None:
-            try:
-                when[option] = parse_when(value, tz=zone, end=end)
-            except ValueError as exc:
-                fail(f"--{option}: {exc}", EXIT_USAGE)
-    query = SearchQuery(
-        text=text or "", events=tuple(event or ()), years=tuple(year or ()), editions=tuple(edition or ()),
-        roles=(role.value,) if role else (), sources=tuple(source or ()), languages=tuple(lang or ()),
-        date_field=date_field.name, all_copies=all_copies, sort=sort.name, limit=limit, offset=offset, **when)
+    try:
+        query = query_from_options(
+            text=text, events=event or (), years=year or (), editions=edition or (),
+            roles=(role.value,) if role else (), sources=source or (), languages=lang or (),
+            since=since, until=until, date_field=date_field.name, tz=zone, all_copies=all_copies,
+            sort=sort.name, limit=limit, offset=offset)
+    except BadSearchOption as exc:
+        fail(exc.message if exc.option == "text" else f"--{exc.option.replace('_', '-')}: {exc.message}", EXIT_USAGE)
     return SearchRequest(query, zone, new, name, since_run, limit_given=limit is not None)
 
 

@@ -1,0 +1,110 @@
+"""The HTML pages: search, one article, events and an event's timeline, sources and their health."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crawler.web.app import templates
+from crawler.web.highlight import evidence_spans, segments
+from crawler.web.overviews import event_articles, events_overview, sources_overview
+from crawler.web.params import SEARCH_PARAMETERS, read_values, search_params
+from crawler.web.store import check_filters, reading
+from storage.facets import facet_counts
+from storage.models import SourceRow
+from storage.queries import MAX_ROW_ID, get_article, search, source_names
+
+NO_PARAMETERS: dict = {}
+
+
+def search_page(request: Request) -> Response:
+    """Search with every filter of `expowatch search`, facet counts beside them, newest or best first."""
+    params = search_params(request.query_params)
+    query = params.query
+    with reading(request) as session:
+        check_filters(request, session, query)
+        hits = search(session, query)
+        facets = facet_counts(session, query)
+        sources = source_names(session)
+    taxonomy = request.app.state.config.taxonomy
+    return templates.TemplateResponse(request, "search.html", {
+        "params": params, "query": query, "hits": hits, "facets": facets, "total": facets.total,
+        "values": read_values(request.query_params), "sources": sources, "taxonomy": list(taxonomy),
+        "tz": params.tz, "parameters": {p.name: p for p in SEARCH_PARAMETERS},
+    })
+
+
+def _zone(name: str | None):
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def article_id_of(request: Request) -> int:
+    article_id = request.path_params["article_id"]
+    if not 0 < article_id <= MAX_ROW_ID:
+        raise HTTPException(404, f"no article {article_id} in the store")
+    return article_id
+
+
+def article_page(request: Request) -> Response:
+    """One article: dates (local, UTC, raw), language, events with evidence marked, every URL and copy."""
+    read_values(request.query_params, NO_PARAMETERS)
+    article_id = article_id_of(request)
+    with reading(request) as session:
+        detail = get_article(session, article_id)
+        if detail is None:
+            raise HTTPException(404, f"no article {article_id} in the store")
+        source_zone = session.execute(select(SourceRow.timezone).where(SourceRow.name == detail.article.source)).scalar()
+    a = detail.article
+    local = _zone(a.date_timezone) or _zone(source_zone)
+    return templates.TemplateResponse(request, "article.html", {
+        "detail": detail, "a": a, "local": local,
+        "title_pieces": segments(a.title or "", evidence_spans(a.events, "title", a.title or "")),
+        "text_pieces": segments(a.text, evidence_spans(a.events, "text", a.text)),
+    })
+
+
+def events_page(request: Request) -> Response:
+    """Every event with its editions on a timeline and article counts per edition."""
+    read_values(request.query_params, NO_PARAMETERS)
+    with reading(request) as session:
+        rows = events_overview(session, request.app.state.config.taxonomy)
+    years = [e.year for r in rows for e in r.editions if e.year is not None]
+    span = (min(years), max(years)) if years else (0, 0)
+    return templates.TemplateResponse(request, "events.html", {"rows": rows, "span": span})
+
+
+def event_page(request: Request) -> Response:
+    """One event: its editions, newest first, each with its articles."""
+    read_values(request.query_params, NO_PARAMETERS)
+    slug = request.path_params["slug"].lower()
+    with reading(request) as session:
+        rows = {r.slug: r for r in events_overview(session, request.app.state.config.taxonomy)}
+        if slug not in rows:
+            raise HTTPException(404, f"no event {slug!r} (see /events)")
+        groups = event_articles(session, rows[slug])
+    return templates.TemplateResponse(request, "event.html", {"row": rows[slug], "groups": groups})
+
+
+def sources_page(request: Request) -> Response:
+    """Each source's health, last runs, failures with URL and reason, new articles per run (SVG)."""
+    read_values(request.query_params, NO_PARAMETERS)
+    with reading(request) as session:
+        overview = sources_overview(session, request.app.state.config.registry)
+    return templates.TemplateResponse(request, "sources.html", {"sources": overview})
+
+
+ROUTES = [
+    Route("/", search_page, name="search"),
+    Route("/articles/{article_id:int}", article_page, name="article"),
+    Route("/events", events_page, name="events"),
+    Route("/events/{slug}", event_page, name="event"),
+    Route("/sources", sources_page, name="sources"),
+]
