@@ -16,6 +16,8 @@ from scrapy.exceptions import DropItem
 
 from crawler.dedup import DEFAULT_THRESHOLD
 from crawler.events import EVENTS_ENV_VAR, TAGGER_VERSION, load_taxonomy
+from crawler.extract.extraction import EXTRACTOR_VERSION
+from crawler.extract.quality import CAPPED_WARNING
 from crawler.extraction_pool import start_forkserver
 from crawler.hints import hints_for
 from crawler.items import FetchedPage
@@ -102,6 +104,11 @@ class ProcessPipeline(_Stage):
             raise DropItem(f"extraction failed for {item.url}") from exc
         if item.extracted.skip_reason:
             item.skip_reason = item.extracted.skip_reason
+        for warning in item.extracted.warnings:  # fields cut to their caps: counted in the run, with the URL logged
+            name, _, rest = warning.partition(" ")
+            if rest.startswith(CAPPED_WARNING):
+                self.stats.inc_value(f"expowatch/fields_capped/{name}")
+                logger.warning("%s: %s", item.url, warning)
         return item
 
 
@@ -127,7 +134,8 @@ class StorePipeline(_Stage):
         if item.skip_reason:
             if not item.skip_reason.startswith("http_5"):  # a server error is no verdict on the page: retry next run
                 await self._write(partial(record_skipped_page, source_id=self.source_id,
-                                          url=canonical_url(item.request_url), reason=item.skip_reason))
+                                          url=canonical_url(item.request_url), reason=item.skip_reason,
+                                          extractor_version=EXTRACTOR_VERSION))
             self.stats.inc_value("expowatch/articles_skipped")
             self.stats.inc_value(f"expowatch/skipped/{item.skip_reason}")
             logger.info("%s: skipped %s (%s)", item.source, item.url, item.skip_reason)

@@ -30,9 +30,33 @@ SCHEDULER_CHECK_SECONDS = 1.0  # how often a scheduled crawl looks for its sched
 SCHEDULER_GONE = "scheduler_gone"  # the close reason then (the run is recorded as partial)
 
 
+STORE_ERROR_HINT = ("check it with `sqlite3 FILE 'PRAGMA integrity_check'` (PostgreSQL: its server log) "
+                    "and restore it from a backup if it is damaged")
+
+
+def is_store_error(error: BaseException) -> bool:
+    """True for an error of the store itself (a malformed SQLite file, a lost database connection)."""
+    from sqlalchemy.exc import DatabaseError
+
+    if isinstance(error, DatabaseError):
+        return True
+    import sqlite3
+
+    return isinstance(error, sqlite3.DatabaseError)
+
+
+def store_error_message(error: BaseException) -> str:
+    """One line for a store error: what the database said (the run's message adds what to do about it)."""
+    reason = getattr(error, "orig", None) or error
+    first = (str(reason).strip().splitlines() or [type(reason).__name__])[0]
+    return f"store error: {first}"
+
+
 def judge_run(*, close_reason: str, discovery_ok: int, discovery_failed: int,
-              articles_done: int, article_errors: int) -> tuple[str, str | None]:
+              articles_done: int, article_errors: int, store_error: str | None = None) -> tuple[str, str | None]:
     """Status (ok / partial / failed) and a one-line message for a finished crawl."""
+    if store_error:
+        return "failed", f"{store_error}; {STORE_ERROR_HINT}"
     if discovery_ok == 0 and discovery_failed > 0:
         return "failed", "source unreachable: no feed, sitemap or list page could be fetched"
     if article_errors > 0 and articles_done == 0:
@@ -53,9 +77,12 @@ class CrawlRunRecorder:
         self.crawler = crawler
         self.db = session_factory(resolve_db_url(crawler.settings.get("EXPOWATCH_DB_URL")))
         self.run_id: int | None = None
+        self.store_error: str | None = None  # the first store error of the run: it fails the run
         self._watch: task.LoopingCall | None = None
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(self.spider_error, signal=signals.spider_error)
+        crawler.signals.connect(self.item_error, signal=signals.item_error)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -95,6 +122,25 @@ class CrawlRunRecorder:
         run.started_at = utcnow()  # the crawl starts now; the scheduler's launch is in its own log
         return run_id
 
+    def spider_error(self, failure, response, spider) -> None:
+        """A callback raised: the page's failure, recorded with its URL (never an ok run that lost a page)."""
+        kind = "article" if response.request.callback == getattr(spider, "parse_article", None) else "discovery"
+        self._failed(spider, response.url, failure.value, kind)
+
+    def item_error(self, item, response, spider, failure) -> None:
+        """A pipeline stage raised (other than DropItem): the article's failure, recorded with its URL."""
+        self._failed(spider, getattr(item, "url", None) or response.url, failure.value, "article")
+
+    def _failed(self, spider, url: str, error: BaseException, kind: str) -> None:
+        if is_store_error(error):
+            message = store_error_message(error)
+            self.store_error = self.store_error or message
+        else:
+            message = f"{type(error).__name__}: {error}"
+        record = getattr(spider, "record_error", None)
+        if record is not None:
+            record(url, message, kind)
+
     def spider_closed(self, spider, reason: str) -> None:
         if self._watch is not None and self._watch.running:
             self._watch.stop()
@@ -108,8 +154,9 @@ class CrawlRunRecorder:
             discovery_failed=spider.discovery["failed"],
             articles_done=new + dup + skipped,
             article_errors=article_errors,
+            store_error=self.store_error,
         )
-        if status == "failed" and spider.errors:
+        if status == "failed" and spider.errors and not self.store_error:
             first = spider.errors[0]
             message = f"{message}; {first['url']}: {first['reason']}"
         skip_reasons = {k[len(STAT_PREFIX + "skipped/"):]: v for k, v in stats.items()

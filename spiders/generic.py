@@ -22,6 +22,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.extract.encoding import decode_html
+from crawler.extract.extraction import EXTRACTOR_VERSION
+from crawler.extract.quality import REVISABLE_SKIPS
 from crawler.items import FetchedPage
 from crawler.runrecord import RUN_ID_ENV
 from crawler.middlewares import GAVE_UP, KIND
@@ -361,7 +363,7 @@ class GenericSourceSpider(scrapy.Spider):
         if not urls:
             return set()
         with self.db() as session:
-            return known_urls(session, urls)
+            return known_urls(session, urls, extractor_version=EXTRACTOR_VERSION, revisable=REVISABLE_SKIPS)
 
     def parse_article(self, response: Response):
         if response.url != response.request.url and response.meta.get(VIA):

@@ -127,6 +127,9 @@ class SkippedPage(Base):
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
     reason: Mapped[str] = mapped_column(String(32))
     first_seen_at: Mapped[datetime]
+    # The extractor that judged the page (None for reasons that are not its verdict, and before 0003):
+    # a skip by another extractor version is not final (storage.store.known_urls).
+    extractor_version: Mapped[str | None] = mapped_column(String(32))
 
 
 class RawPage(Base):
@@ -190,6 +193,9 @@ class CrawlRun(Base):
     errors: Mapped[list] = mapped_column(JSON, default=list)
     stats: Mapped[dict] = mapped_column(JSON, default=dict)
     message: Mapped[str | None] = mapped_column(Text)
+    # The crawl process holding a running run: a run whose process is gone shows as interrupted.
+    pid: Mapped[int | None]
+    host: Mapped[str | None] = mapped_column(String(255))
 
     source: Mapped[SourceRow] = relationship()
 

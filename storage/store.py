@@ -81,14 +81,23 @@ def ensure_source(session: Session, name: str, *, homepage: str | None = None,
     return session.execute(select(SourceRow.id).where(SourceRow.name == name)).scalar_one()
 
 
-def known_urls(session: Session, urls: Iterable[str]) -> set[str]:
-    """The URLs among urls that the store has already seen (as articles or skipped pages)."""
+def known_urls(session: Session, urls: Iterable[str], *, extractor_version: str | None = None,
+               revisable: frozenset[str] = frozenset()) -> set[str]:
+    """The URLs among urls that the store has already seen (as articles or skipped pages).
+
+    A page skipped for one of the `revisable` reasons (an extractor's verdict) by another
+    extractor than `extractor_version` is not final: it is left out, so it is fetched again.
+    """
     urls = list(urls)
     found: set[str] = set()
+    skipped = select(SkippedPage.url)
+    if extractor_version is not None and revisable:
+        skipped = skipped.where(or_(SkippedPage.reason.not_in(sorted(revisable)),
+                                    SkippedPage.extractor_version == extractor_version))
     for start in range(0, len(urls), KNOWN_URL_BATCH):
         batch = urls[start:start + KNOWN_URL_BATCH]
         found.update(session.execute(select(ArticleUrl.url).where(ArticleUrl.url.in_(batch))).scalars())
-        found.update(session.execute(select(SkippedPage.url).where(SkippedPage.url.in_(batch))).scalars())
+        found.update(session.execute(skipped.where(SkippedPage.url.in_(batch))).scalars())
     return found
 
 
@@ -239,11 +248,18 @@ def index_article(session: Session, article_id: int, bands: list[int]) -> None:
     ])
 
 
-def record_skipped_page(session: Session, source_id: int, url: str, reason: str) -> None:
-    """Remember a page that is not an article, so it is not fetched again."""
+def record_skipped_page(session: Session, source_id: int, url: str, reason: str,
+                        extractor_version: str | None = None) -> None:
+    """Remember a page that is not an article, so it is not fetched again (by the same extractor)."""
     insert_or_ignore(session, SkippedPage.__table__, {
         "url": url, "source_id": source_id, "reason": reason, "first_seen_at": utcnow(),
+        "extractor_version": extractor_version,
     })
+    if extractor_version is not None:  # judged again: the newest verdict is the one kept
+        session.execute(update(SkippedPage).where(
+            SkippedPage.url == url,
+            or_(SkippedPage.extractor_version.is_(None), SkippedPage.extractor_version != extractor_version),
+        ).values(reason=reason, extractor_version=extractor_version))
 
 
 INTERRUPTED = "interrupted: the crawl process ended before recording its result"

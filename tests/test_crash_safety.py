@@ -155,3 +155,47 @@ def test_unusable_store_at_start_is_one_clear_line(store, tmp_path, run_cli):
     assert proc.returncode == 1
     assert proc.stderr.startswith("expowatch: error: cannot use the store"), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def corrupt_index(db_path, index: str) -> None:
+    """Overwrite the root page of one index of a SQLite file with garbage (a damaged disk block)."""
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (index,)).fetchone()
+    with open(db_path, "r+b") as file:
+        file.seek((root - 1) * page_size)
+        file.write(b"\xde\xad\xbe\xef" * (page_size // 4))
+
+
+@pytest.mark.integration
+def test_a_damaged_store_fails_the_run_and_search_says_so_in_one_line(tmp_path, run_cli):
+    from hostile_server import HostileServer, article, crawl_env, page, run_measured, runs, write_sources
+
+    with HostileServer({r"/a/\d+\.html": article}) as site:
+        links = "".join(f'<a href="/a/{n}.html">story {n}</a>' for n in range(1, 11))
+        site.routes["/list"] = page(f"<html><body>{links}</body></html>".encode())
+        sources = write_sources(tmp_path / "s.toml", {"c": {"list_pages": [site.url("/list")],
+                                                             "article_pattern": r"/a/\d+\.html$"}})
+        db = tmp_path / "store.db"
+        env = crawl_env(tmp_path)
+        first = run_measured(["crawl", "--sources-file", str(sources), "--db", str(db)], env, timeout=90, workdir=tmp_path)
+        assert first.returncode == 0, first.stderr
+        corrupt_index(db, "sqlite_autoindex_article_urls_1")  # read for every link of the list page
+        damaged = run_measured(["crawl", "--backfill", "--sources-file", str(sources), "--db", str(db)], env,
+                               timeout=90, workdir=tmp_path)
+    assert damaged.returncode == 1
+    assert ("expowatch: error: source c: store error: database disk image is malformed; check it with "
+            "`sqlite3 FILE 'PRAGMA integrity_check'`") in damaged.stderr
+    run = runs(db)["c"]
+    assert run.status == "failed" and run.message.startswith("store error: database disk image is malformed")
+    assert run.errors_for(site.url("/list")) == ["store error: database disk image is malformed"]
+
+    corrupt_index(db, "ix_articles_published_at")  # search reads it for the newest articles
+    found = run_cli("search", "story", "--db", str(db))
+    assert found.returncode == 1
+    assert found.stderr.startswith("expowatch: error: reading the store failed: database disk image is malformed; "
+                                   "check it with `sqlite3 FILE 'PRAGMA integrity_check'`")
+    assert len(found.stderr.strip().splitlines()) == 1

@@ -50,6 +50,15 @@ ACTIVE_CONTENT = ("<p>Visitors typed ' OR '1'='1 into the kiosk, and the kiosk p
                   "<object data='/object.bin'></object>")
 NEVER_FETCHED = ("/beacon", "/pixel.gif", "/frame.html", "/prefetch.html", "/object.bin")
 ARTICLE = r"/a/\d+\.html$"
+HUGE_TITLE = "Expo " * 200_000  # a 1 MB title
+HUGE_AUTHOR = "Staff writer " * 1000
+TITLE_CAP = 1000  # crawler/extract/quality.py FIELD_CAPS
+
+
+def with_nul_bytes(html: bytes) -> bytes:
+    """html with a NUL byte in the head and two in the body, as a broken template leaves them."""
+    head, body = html.split(b"<body>", 1)
+    return head.replace(b"<title>", b"<title>\x00") + b"<body>" + body.replace(b"<p>", b"<p>\x00\x00", 1)
 
 
 def nested_article() -> bytes:
@@ -115,8 +124,14 @@ def reachable_sources(web: Web, tmp: Path) -> dict[str, dict]:
         "/c/cut-markup.html": page(cut_markup),
         "/c/cut-transfer.html": truncated(article_html(25)),
     })
+    content.routes.update({
+        "/c/nul.html": page(with_nul_bytes(article_html(26))),  # three stray NUL bytes in a real article
+        "/c/long-fields.html": page(article_html(27, title=HUGE_TITLE, extra=f"<p>By {HUGE_AUTHOR}</p>").replace(
+            b"<head>", f'<head><meta name="author" content="{HUGE_AUTHOR}">'.encode())),
+    })
     content.routes["/feed.xml"] = feed([content.url("/a/20.html")] + [content.url(f"/c/{n}.html") for n in
-                                       ("pdf", "empty", "soft404", "nested", "cut-markup", "cut-transfer")])
+                                       ("pdf", "empty", "soft404", "nested", "cut-markup", "cut-transfer", "nul",
+                                        "long-fields")])
     sources["content"] = {"feeds": [content.url("/feed.xml")], "article_pattern": r"/(a|c)/[\w-]+\.html$"}
 
     storm = web.add("storm", {r"/a/30\.html": article, "/a/31.html": status(500), "/a/32.html": status(503),
@@ -279,6 +294,45 @@ def test_bad_content_is_skipped_with_its_reason_and_good_content_is_kept(hostile
     assert run.errors_for(content.url("/c/cut-transfer.html"))  # fewer bytes than Content-Length
     assert content.count("/c/cut-transfer.html") == 1 + RETRY_TIMES
     assert content.url("/c/cut-transfer.html") not in skips  # not a verdict on the page: tried again next run
+
+
+def test_nul_bytes_in_an_html_page_do_not_make_it_binary(hostile):
+    content = hostile["web"]["content"]
+    assert content.url("/c/nul.html") in hostile["stored"]
+    assert content.url("/c/nul.html") not in hostile["skipped"]
+
+
+def test_huge_title_and_author_are_cut_with_the_reason_recorded(hostile, run_cli):
+    content, run = hostile["web"]["content"], hostile["runs"]["content"]
+    url = content.url("/c/long-fields.html")
+    title, _ = hostile["stored"][url]
+    assert len(title) <= TITLE_CAP and HUGE_TITLE.startswith(title)
+    assert run.stats["expowatch/fields_capped/title"] == 1
+    assert run.stats["expowatch/fields_capped/author"] == 1
+    shown = run_cli("show", url, "--db", str(hostile["db"]), check=True)
+    assert len(shown.stdout) < 20_000  # the page's text and a 1,000-character title, not a megabyte
+
+
+def test_a_skip_by_an_older_extractor_is_not_final(hostile):
+    """The PDF served as HTML was skipped as not_html: the same extractor never fetches it again,
+    a new extractor version does (it might judge the page differently)."""
+    content, db = hostile["web"]["content"], hostile["db"]
+    only_content = write_sources(db.parent / "content-only.toml",
+                                 {"content": {"feeds": [content.url("/feed.xml")], "article_pattern": r"/(a|c)/[\w-]+\.html$"}})
+    env = crawl_env(db.parent)
+    before = content.count("/c/pdf.html")
+    same = run_measured(["crawl", "--sources-file", str(only_content), "--db", str(db)], env,
+                        timeout=CRAWL_TIMEOUT, workdir=db.parent)
+    assert "Traceback" not in same.stderr  # exit 1: the cut-off transfer is the only article left, and fails again
+    assert content.count("/c/pdf.html") == before
+    newer = run_measured(["crawl", "--sources-file", str(only_content), "--db", str(db)], env, timeout=CRAWL_TIMEOUT,
+                         workdir=db.parent, prelude="import crawler.extract.extraction as e; e.EXTRACTOR_VERSION = '99'")
+    assert "Traceback" not in newer.stderr
+    assert content.count("/c/pdf.html") == before + 1
+    assert skipped(db)[content.url("/c/pdf.html")] == "not_html"  # the same verdict, now by version 99
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT extractor_version FROM skipped_pages WHERE url = ?",
+                            (content.url("/c/pdf.html"),)).fetchone() == ("99",)
 
 
 def test_5xx_storms_and_429_walls_are_retried_a_bounded_number_of_times(hostile):

@@ -142,3 +142,23 @@ def test_xhtml_with_xml_declaration_is_html():
 def test_skip_reason_does_not_depend_on_hints_language():
     html = page("<p>Too short.</p>")
     assert reason(html, hints=ExtractionHints(language="zh")) == "too_short"
+
+
+def test_markup_decides_not_a_stray_nul_byte():
+    from crawler.extract.quality import not_html
+
+    page = b"<!DOCTYPE html><html><head><title>A\x00</title></head><body><p>Hall 5\x00\x00 opens.</p></body></html>"
+    assert not not_html(page)
+    assert not_html(b"\x00\x01\x02\x00" * 256)  # a binary file: NUL bytes everywhere
+    assert not_html(b"%PDF-1.7 <html>")
+
+
+def test_long_fields_are_cut_with_a_warning():
+    from crawler.extract.quality import FIELD_CAPS, cap_field
+
+    warnings: list[str] = []
+    assert cap_field("title", "short", warnings) == "short" and warnings == []
+    assert cap_field("published_raw", None, warnings) is None
+    cut = cap_field("title", "x" * 1_000_000, warnings)
+    assert len(cut) == FIELD_CAPS["title"]
+    assert warnings == [f"title cut to {FIELD_CAPS['title']} characters (was 1000000)"]

@@ -109,3 +109,28 @@ def test_the_migrations_build_exactly_the_models(db_url, db):
     # the search index (FTS table, trigram indexes) and APScheduler's job table are not models
     unmodelled = ("articles_fts", "apscheduler_jobs", "trgm")
     assert [d for d in diff if not any(name in str(d) for name in unmodelled)] == []
+
+
+def test_a_skip_is_final_only_for_the_extractor_that_made_it(tmp_path):
+    """Extractor verdicts (not_html ...) are retried by another extractor version; site verdicts stay final."""
+    from storage.engine import session_factory
+    from storage.migrate import upgrade
+    from storage.store import ensure_source, known_urls, record_skipped_page
+
+    url = f"sqlite:///{tmp_path / 'skips.db'}"
+    upgrade(url)
+    revisable = frozenset({"not_html"})
+    with session_factory(url).begin() as session:
+        source_id = ensure_source(session, "s")
+        record_skipped_page(session, source_id, "http://a.example/1", "not_html", extractor_version="1.0")
+        record_skipped_page(session, source_id, "http://a.example/2", "http_404", extractor_version="1.0")
+        record_skipped_page(session, source_id, "http://a.example/3", "not_html")  # before extractor versions
+    urls = ["http://a.example/1", "http://a.example/2", "http://a.example/3"]
+    with session_factory(url)() as session:
+        assert known_urls(session, urls) == set(urls)
+        assert known_urls(session, urls, extractor_version="1.0", revisable=revisable) == set(urls[:2])
+        assert known_urls(session, urls, extractor_version="2.0", revisable=revisable) == {urls[1]}
+    with session_factory(url).begin() as session:  # judged again by 2.0: final for 2.0
+        record_skipped_page(session, source_id, urls[0], "too_short", extractor_version="2.0")
+    with session_factory(url)() as session:
+        assert known_urls(session, urls, extractor_version="2.0", revisable=revisable) == set(urls[:2])

@@ -21,5 +21,16 @@ from crawler.cli.app import app
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A store that fails mid-command (a damaged file) is one line, exit 1."""
+    import sys
+
+    from sqlalchemy.exc import DatabaseError
+
+    from crawler.cli.app import EXIT_FAILED
+    from crawler.runrecord import STORE_ERROR_HINT, store_error_message
+
+    try:
+        app()
+    except DatabaseError as exc:
+        print(f"expowatch: error: {store_error_message(exc)}; {STORE_ERROR_HINT}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None

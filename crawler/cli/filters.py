@@ -153,7 +153,7 @@ def run_query(db: str | None, request: SearchRequest, *, default_limit: int | No
     short: what it does not show would be marked as seen). After the caller has used
     the query without error, a --new run is remembered in saved_queries.
     """
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DatabaseError
 
     from storage.engine import session_factory
     from storage.queries import last_run_at, mark_run, run_started_at, saved_query_name, unknown_sources
@@ -180,8 +180,10 @@ def run_query(db: str | None, request: SearchRequest, *, default_limit: int | No
             query = replace(query, first_seen_since=last_run_at(session, name))
         try:
             yield session, query
-        except OperationalError as exc:
-            fail(f"reading the store failed: {exc.orig}")
+        except DatabaseError as exc:  # a locked, unreachable or damaged store
+            from crawler.runrecord import STORE_ERROR_HINT
+
+            fail(f"reading the store failed: {exc.orig}; {STORE_ERROR_HINT}")
     if request.new:
         with session_factory(url)() as session, session.begin():
             mark_run(session, name, started)

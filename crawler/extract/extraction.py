@@ -35,7 +35,7 @@ from crawler.extract.page_meta import find_author, find_canonical_url, find_titl
 
 # Bump when a change alters what is extracted from the same bytes, so stored
 # articles can be re-extracted (`expowatch reextract`).
-EXTRACTOR_VERSION = "1.1"
+EXTRACTOR_VERSION = "1.2"
 
 # trafilatura's fallback comparison (readability, then justext) costs as much
 # again as its own extractor and can only change the result when that came back
@@ -132,8 +132,10 @@ def _extract(html: bytes, url: str, http_charset: str | None, hints: ExtractionH
     if quality.not_html(html):
         return _skipped(url, "not_html", "bytes are not an HTML page")
 
+    cleaned: list[str] = []
+    html = quality.strip_nul_bytes(html, cleaned)
     decoded = decode_html(html, http_charset)
-    warnings = list(decoded.warnings)
+    warnings = cleaned + list(decoded.warnings)
     tree = parse_html(decoded.text)
     if tree is None:
         return _skipped(url, "no_content", "empty document", decoded.encoding, decoded.source)
@@ -165,13 +167,17 @@ def _extract(html: bytes, url: str, http_charset: str | None, hints: ExtractionH
     text = boilerplate.clean_text(text, title=title, drop_phrases=hints.drop_phrases)
     reason = quality.skip_reason(text, (title, tree.findtext(".//title")), signals)
     declared = hints.language or tree.get("lang") or next(iter(meta.get("content-language", ())), None)
+    fields = _date_fields(dates)
+    for name in ("published_raw", "updated_raw"):
+        fields[name] = quality.cap_field(name, fields[name], warnings)
+    title = quality.cap_field("title", title, warnings)
     return ExtractedArticle(
         url=url,
         title=title,
         text=text,
-        **_date_fields(dates),
+        **fields,
         language=detect_language(text or title or "", declared),
-        author=find_author(meta, jsonld),
+        author=quality.cap_field("author", find_author(meta, jsonld), warnings),
         canonical_url=find_canonical_url(tree, meta, url),
         encoding=decoded.encoding,
         encoding_source=decoded.source,

@@ -20,6 +20,15 @@ from crawler.extract.language import text_words
 # streams; real article pages are 20 KB - 2 MB even with inline scripts, and
 # extraction time grows with size.
 MAX_HTML_BYTES = 5 * 1024 * 1024
+# Longest short field kept, in characters. News titles run to 200 characters, bylines to a few
+# names, written dates to 60; anything longer is a broken or hostile page, and a 1 MB title
+# would fill every listing that shows it. A longer value is cut, with a warning that says so.
+FIELD_CAPS = {"title": 1000, "author": 300, "published_raw": 200, "updated_raw": 200}
+CAPPED_WARNING = "cut to"
+# Skip reasons that are an extractor's verdict: a later extractor may overturn them, so such a
+# skip is final only for the extractor version that made it (storage.store.known_urls).
+REVISABLE_SKIPS = frozenset({"not_html", "no_content", "too_short", "js_shell", "list_page", "soft_404",
+                             "timeout", "too_large"})  # how such a warning reads: "title cut to 1000 characters (was 1048576)"
 
 # Shortest text kept as an article: about three sentences of English or 80
 # Chinese characters. Shorter "articles" are teasers, captions or stubs.
@@ -58,6 +67,9 @@ _BINARY_SIGNATURES = (
 )
 # How much of the start of a document is sniffed for its format.
 SNIFF_BYTES = 1024
+# Binary files are full of NUL bytes; text has none, or a stray few from a broken template
+# or database field. Above this share of the first SNIFF_BYTES, the bytes are not a page.
+MAX_NUL_SHARE = 0.05
 _FEED_ROOT = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:rss|feed|rdf:RDF|urlset|sitemapindex)\b", re.S)
 _HTML_MARK = re.compile(rb"<(?:!doctype\s+html|html|head|body|meta|title|div|p|article|table|h[1-6]|frameset)\b", re.I)
 
@@ -99,11 +111,24 @@ def not_html(raw: bytes) -> bool:
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with BOM: judge the characters
         sample = sample.decode("utf-16", errors="ignore").encode("utf-8", errors="ignore")
     head = sample[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(_BINARY_SIGNATURES) or b"\x00" in head:
+    if head.startswith(_BINARY_SIGNATURES) or head.count(b"\x00") > len(head) * MAX_NUL_SHARE:
         return True
-    if _FEED_ROOT.match(head):
+    if _FEED_ROOT.match(head.replace(b"\x00", b"")):
         return True
-    return bool(head) and not _HTML_MARK.search(sample)
+    # Markup decides, not a stray NUL: a few NUL bytes in an HTML page are noise (removed before parsing).
+    return bool(head) and not _HTML_MARK.search(sample.replace(b"\x00", b""))
+
+
+def strip_nul_bytes(raw: bytes, warnings: list[str]) -> bytes:
+    """raw without NUL bytes (HTML ignores them; lxml stops at them), with a warning when any were there.
+
+    Not for UTF-16 pages (their BOM says so), where NUL bytes are half of every ASCII character.
+    """
+    if b"\x00" not in raw or raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw
+    count = raw.count(b"\x00")
+    warnings.append(f"removed {count} NUL bytes")
+    return raw.replace(b"\x00", b"")
 
 
 def has_js_notice(text: str) -> bool:
@@ -149,3 +174,12 @@ def prose_share(text: str) -> float:
         if words >= PROSE_LINE_WORDS:
             prose += words
     return prose / total if total else 0.0
+
+
+def cap_field(name: str, value: str | None, warnings: list[str]) -> str | None:
+    """value cut to FIELD_CAPS[name] characters, with a warning naming the field when it was longer."""
+    cap = FIELD_CAPS[name]
+    if value is None or len(value) <= cap:
+        return value
+    warnings.append(f"{name} {CAPPED_WARNING} {cap} characters (was {len(value)})")
+    return value[:cap].rstrip()
