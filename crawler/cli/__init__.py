@@ -12,6 +12,7 @@ from crawler.cli import (  # noqa: F401  (register commands)
     runs,
     schedule,
     search,
+    serve,
     show,
     sources,
     worker,
