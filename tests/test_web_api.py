@@ -308,3 +308,35 @@ def test_serve_on_a_public_address_with_public_warns_loudly(cli_env, sqlite_url)
                    for line in server.stderr)
         port = server.url.rsplit(":", 1)[1].strip("/")
         assert httpx.get(f"http://127.0.0.1:{port}/api/search").json()["total"] == 1
+
+
+@pytest.mark.integration
+def test_demo_serve_prints_the_address_of_the_web_view_of_the_demo_store(cli_env, tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "demo", "--serve", "--db", str(tmp_path / "demo.db")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cli_env)
+    try:
+        deadline, address = time.monotonic() + 300, None
+        while address is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            found = re.search(r"# web view of the demo store \(.*\): (http://127\.0\.0\.1:\d+/)", line)
+            address = found.group(1) if found else None
+        assert address, "demo --serve printed no web view address"
+        body = httpx.get(address + "api/search", params={"q": "智能 OR Intelligence"}, timeout=30).json()
+        assert body["total"] > 0
+        assert httpx.get(address + "sources", timeout=30).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert "stopped" in out
