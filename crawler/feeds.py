@@ -84,12 +84,10 @@ def _entry_date(article: FullArticle) -> datetime:
 
 
 def build_feed(articles: Sequence[FullArticle], *, title: str, feed_uri: str, self_url: str | None = None,
-               alternate_url: str | None = None, article_url=None) -> bytes:
-    """An Atom document (UTF-8 bytes) with one entry per article, in the order given.
-
-    article_url(article) gives an entry's link (default: the article's canonical URL);
-    the canonical URL is always there too, as the entry's `related` link when they differ.
-    """
+               alternate_url: str | None = None) -> bytes:
+    """An Atom document (UTF-8 bytes) with one entry per article, in the order given; each
+    entry links to the article's canonical URL (feedgen 1.0 writes no `rel` on entry links,
+    so an entry carries exactly one link: the story itself)."""
     from feedgen.feed import FeedGenerator
 
     generator = FeedGenerator()
@@ -106,10 +104,7 @@ def build_feed(articles: Sequence[FullArticle], *, title: str, feed_uri: str, se
         entry = generator.add_entry(order="append")
         entry.id(entry_id(article.url))
         entry.title(_clean(article.title) or article.url)
-        link = article_url(article) if article_url else article.url
-        entry.link(href=link, rel="alternate")
-        if link != article.url:
-            entry.link(href=article.url, rel="related")
+        entry.link(href=article.url)
         entry.published(_entry_date(article))
         entry.updated(article.updated_at or _entry_date(article))
         entry.summary(_summary(article.text))
@@ -125,7 +120,7 @@ def newest_matches(session: Session, query: SearchQuery, limit: int = FEED_LIMIT
 
 
 def render_feed(session: Session, query: SearchQuery, *, title: str, limit: int = FEED_LIMIT,
-                self_url: str | None = None, alternate_url: str | None = None, article_url=None) -> bytes:
+                self_url: str | None = None, alternate_url: str | None = None) -> bytes:
     """The Atom feed of the newest `limit` matches of query (any search's filters)."""
     return build_feed(newest_matches(session, query, limit), title=title, feed_uri=feed_id(query),
-                      self_url=self_url, alternate_url=alternate_url, article_url=article_url)
+                      self_url=self_url, alternate_url=alternate_url)

@@ -13,6 +13,7 @@ from crawler.cli import (  # noqa: F401  (register commands)
     runs,
     schedule,
     search,
+    serve,
     show,
     sources,
     worker,

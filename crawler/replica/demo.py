@@ -98,20 +98,28 @@ def run_demo(db: str | None = None) -> int:
     return 0
 
 
-def serve_replica() -> None:
-    """Serve the replica web until interrupted and print a sources file for it."""
+def serve_replica(db: str | None = None) -> None:
+    """Serve the replica web until interrupted and print a sources file for it; crawl it once
+    into the demo store and serve the read-only web view of that store too."""
     from crawler.replica import ReplicaWeb
+    from crawler.web.app import WebConfig
+    from crawler.web.server import WebServer
 
     workdir = Path(tempfile.mkdtemp(prefix="expowatch-replica-"))
+    db_url = resolve_db_url(db or str(workdir / "demo.db"))
+    ensure_schema(db_url)
     with ReplicaWeb() as web:
         sources_file = web.write_sources_file(workdir / "replica-sources.toml")
         say(sources_file.read_text(encoding="utf-8"))
         say(f"# sources file: {sources_file}")
-        say(f"# try: expowatch crawl --sources-file {sources_file}")
-        say(f"#      expowatch schedule --sources-file {sources_file}")
-        say("# serving on 127.0.0.1; Ctrl-C stops")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            say("stopped")
+        crawl_round(db_url, sources_file, sorted(web.sites))
+        with WebServer(WebConfig(db_url=db_url)) as view:
+            say(f"# web view of the demo store ({db_url}): {view.url}")
+            say(f"# try: expowatch crawl --sources-file {sources_file} --db {db_url}")
+            say(f"#      expowatch schedule --sources-file {sources_file} --db {db_url}")
+            say("# serving on 127.0.0.1; Ctrl-C stops")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                say("stopped")

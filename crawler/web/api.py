@@ -144,10 +144,6 @@ def export_csv(request: Request) -> Response:
                              headers={"Content-Disposition": 'attachment; filename="expowatch.csv"'})
 
 
-def _article_link(request: Request):
-    return lambda article: str(request.url_for("article", article_id=article.id))
-
-
 def search_feed(request: Request) -> Response:
     """An Atom feed of the newest matches of any search (its filters; paging ignored)."""
     params = search_params(request.query_params, default_limit=FEED_LIMIT)
@@ -157,8 +153,7 @@ def search_feed(request: Request) -> Response:
         check_filters(request, session, query)
         document = render_feed(session, query, title=f"expowatch: {described or 'newest articles'}",
                                limit=query.limit or FEED_LIMIT, self_url=str(request.url),
-                               alternate_url=f"{request.url_for('search')}?{request.url.query}",
-                               article_url=_article_link(request))
+                               alternate_url=f"{request.url_for('search')}?{request.url.query}")
     return Response(document, media_type=ATOM)
 
 
@@ -171,8 +166,7 @@ def event_feed(request: Request) -> Response:
         if slug not in {r.slug for r in events_overview(session, request.app.state.config.taxonomy)}:
             raise HTTPException(404, f"no event {slug!r} (see /events)")
         document = render_feed(session, query, title=f"expowatch: event {slug}",
-                               self_url=str(request.url), alternate_url=str(request.url_for("event", slug=slug)),
-                               article_url=_article_link(request))
+                               self_url=str(request.url), alternate_url=str(request.url_for("event", slug=slug)))
     return Response(document, media_type=ATOM)
 
 

@@ -62,7 +62,9 @@ templates = Jinja2Templates(env=_environment())
 
 
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
+    """True for what programs read (API, downloads, feeds, schema): their errors are JSON."""
+    path = request.url.path
+    return path.startswith(("/api/", "/export.", "/openapi")) or path.endswith(".atom")
 
 
 def error_response(request: Request, status: int, message: str) -> Response:

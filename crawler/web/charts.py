@@ -19,14 +19,17 @@ class Bar:
     failed: bool = False
 
 
-def bar_chart(bars: Sequence[Bar], *, title: str, width: int = WIDTH, height: int = HEIGHT) -> dict:
+def bar_chart(bars: Sequence[Bar], *, title: str, slots: int = 30, width: int = WIDTH, height: int = HEIGHT) -> dict:
     """The geometry of a bar chart of bars, oldest left, for the template to draw.
+
+    The chart has room for `slots` bars (or more, when more are given), so a source with
+    few runs shows few thin bars rather than one wide block.
 
     Returns {"width", "height", "title", "max", "bars": [{"x", "y", "w", "h", "label", "failed"}]}.
     The template writes the SVG elements, so every label is escaped by Jinja2.
     """
     top = max((b.value for b in bars), default=0)
-    slot = width / max(len(bars), 1)
+    slot = width / max(len(bars), slots, 1)
     drawn = []
     for i, bar in enumerate(bars):
         h = FAILED_MARK if bar.failed and not bar.value else (height - 12) * bar.value / top if top else 0

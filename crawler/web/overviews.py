@@ -128,7 +128,7 @@ def sources_overview(session: Session, registry: Mapping, *, now: datetime | Non
         chart_runs = list(reversed(last[:CHART_RUNS]))
         chart = bar_chart([Bar(f"run {r.id} {r.started_at:%Y-%m-%d %H:%M} UTC: {r.status}, {r.articles_new} new",
                                r.articles_new, r.failed) for r in chart_runs],
-                          title=f"new articles per run, last {len(chart_runs)} runs of {name}")
+                          title=f"new articles per run, last {len(chart_runs)} runs of {name}", slots=CHART_RUNS)
         overview.append(SourceOverview(name, declared is not None, health, last[:RUNS_SHOWN], _failures(last[:RUNS_SHOWN]),
                                        chart))
     overview.sort(key=lambda s: ({"unhealthy": 0, "warning": 1}.get(s.health.status, 2), s.name))
