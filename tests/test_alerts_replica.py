@@ -19,20 +19,13 @@ import pytest
 from sqlalchemy import select
 
 from alert_receivers import SmtpReceiver, WebhookReceiver, wait_until
-from crawler.replica import ReplicaWeb
 from storage.engine import session_factory
 from storage.models import AlertDelivery, Article
-from test_scheduler_replica import Service, sources_file
+from test_scheduler_replica import Service, sources_file, web  # noqa: F401 (web: the replica web fixture)
 
 pytestmark = pytest.mark.integration
 
 CROSS_CITY = "Chongqing Tianjin"  # in the replica's first round: three stories, one of them reprinted by prwire
-
-
-@pytest.fixture
-def web():
-    with ReplicaWeb() as replica:
-        yield replica
 
 
 @pytest.fixture
