@@ -190,6 +190,8 @@ def test_a_source_turning_unhealthy_sends_one_message_and_recovering_sends_one(w
             reason = turned["health"]["problems"][0]
             assert reason.startswith("2 failed runs in a row")
             assert run_cli(*health).stdout == f"{site}: unhealthy: {reason}\n"  # the reason `health` gives
+            check = run_cli("alerts", "check", "broken", *send[3:], check=True).stdout
+            assert f"{site}: unhealthy (last told: unhealthy): no message" in check
 
     web.set_mode(site, "ok")
     run_cli(*crawl, check=True)
@@ -213,6 +215,8 @@ sources = ["{site}"]
     run_cli("alerts", "send", "--once", "--db", sqlite_url, "--alerts-file", str(rules), check=True)
     run_cli("crawl", site, "--db", sqlite_url, "--sources-file", str(src), check=True)
     expected = stories(sqlite_url)
+    check = run_cli("alerts", "check", "daily", "--db", sqlite_url, "--alerts-file", str(rules), check=True).stdout
+    assert f"a digest of {len(expected)} article(s)" in check and hook.requests == []  # a dry run
 
     service = Service(["--db", sqlite_url, "--sources-file", str(src), "--alerts-file", str(rules),
                        "--schedule-override", f"{site}=0 0 1 1 *"], cli_env)  # no crawl while the test runs
