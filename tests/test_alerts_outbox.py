@@ -38,6 +38,13 @@ def store(sqlite_url):
     return sqlite_url
 
 
+@pytest.fixture
+def any_store(db_url):
+    """A fresh store on each backend (SQLite and PostgreSQL)."""
+    ensure_schema(db_url)
+    return db_url
+
+
 def add_article(url: str, title: str, text: str, *, source: str = "wic-tianjin", copy_of: int | None = None) -> int:
     with session_factory(url).begin() as session:
         source_id = ensure_source(session, source, timezone_name="Asia/Shanghai")
@@ -98,26 +105,26 @@ def test_backfill_takes_the_stored_articles(store):
         assert [d["articles"][0]["id"] for d in hook.documents()] == [stored]
 
 
-def test_matching_replayed_after_a_crash_doubles_nothing_and_loses_nothing(store):
+def test_matching_replayed_after_a_crash_doubles_nothing_and_loses_nothing(any_store):
     with WebhookReceiver() as hook:
         rules = config(hook)
-        db = session_factory(store)
+        db = session_factory(any_store)
         with db.begin() as session:
             outbox.register_rules(session, rules.rules, T0)
-        ids = [add_article(store, f"Tianjin story {n}", f"Story {n} from Tianjin.") for n in range(3)]
+        ids = [add_article(any_store, f"Tianjin story {n}", f"Story {n} from Tianjin.") for n in range(3)]
         session = db()
         session.begin()
         assert outbox.match_rule(session, rules.rules[0], T0) == 3
         session.rollback()  # the process died before COMMIT: neither rows nor cursor moved
         session.close()
-        assert outbox_rows(store) == []
+        assert outbox_rows(any_store) == []
         for _ in range(2):  # the replay, then a second replay after a crash past COMMIT
             with db.begin() as session:
                 outbox.match_rule(session, rules.rules[0], T0)
         with db.begin() as session:  # and even a rule whose cursor was lost: the unique key holds
             session.execute(update(outbox.AlertRuleState).values(last_article_id=0))
             outbox.match_rule(session, rules.rules[0], T0)
-        assert sorted(r.article_id for r in outbox_rows(store)) == ids
+        assert sorted(r.article_id for r in outbox_rows(any_store)) == ids
 
 
 def test_a_failing_webhook_is_retried_with_backoff_then_every_message_arrives_once(store):
@@ -174,13 +181,13 @@ def test_after_max_tries_a_delivery_is_failed_and_counted(store):
     assert failed.tries == 3 and "503" in failed.last_error
 
 
-def test_a_digest_on_its_cron_lists_what_matched_and_sends_nothing_when_nothing_did(store):
+def test_a_digest_on_its_cron_lists_what_matched_and_sends_nothing_when_nothing_did(any_store):
     clock = Clock()  # 07:30 UTC; the digest is due at 08:00 UTC each day
     with WebhookReceiver() as hook:
-        service = AlertService(store, config(hook, extra='mode = "digest"\ncron = "0 8 * * *"'), clock=clock)
+        service = AlertService(any_store, config(hook, extra='mode = "digest"\ncron = "0 8 * * *"'), clock=clock)
         service.register()
-        ids = [add_article(store, f"Tianjin story {n}", f"Story {n} from Tianjin.") for n in range(3)]
-        add_article(store, "Chongqing story", "Nothing about the other city.")
+        ids = [add_article(any_store, f"Tianjin story {n}", f"Story {n} from Tianjin.") for n in range(3)]
+        add_article(any_store, "Chongqing story", "Nothing about the other city.")
         report = service.run_pass()
         assert report.matched == {"tianjin": 3} and report.digests == {"tianjin": 0} and hook.requests == []
         clock.now = T0.replace(hour=8, minute=0, second=5)
@@ -191,29 +198,29 @@ def test_a_digest_on_its_cron_lists_what_matched_and_sends_nothing_when_nothing_
         assert digest["period"]["until"] == "2026-03-02T08:00:00+00:00"
         clock.now += timedelta(days=1)  # the next day's slot: nothing matched, nothing sent
         assert service.run_pass().digests == {"tianjin": 0}
-        later = add_article(store, "Another Tianjin story", "Later news from Tianjin.")
+        later = add_article(any_store, "Another Tianjin story", "Later news from Tianjin.")
         clock.now += timedelta(days=1)
         service.run_pass()
         assert len(hook.requests) == 2 and [a["id"] for a in hook.documents()[1]["articles"]] == [later]
-    assert {r.status for r in outbox_rows(store) if r.kind == "article"} == {"digested"}
+    assert {r.status for r in outbox_rows(any_store) if r.kind == "article"} == {"digested"}
 
 
 def health(status: str, problem: str = "2 failed runs in a row") -> list[SourceHealth]:
     return [SourceHealth(source="wic-tianjin", status=status, problems=(problem,) if status == UNHEALTHY else ())]
 
 
-def test_a_health_change_is_told_once_each_way(store):
+def test_a_health_change_is_told_once_each_way(any_store):
     with WebhookReceiver() as hook:
         rules = parse_alerts(f'[[rule]]\nname = "broken"\nhealth = true\nchannels = ["{hook.url()}"]\n',
                              where="alerts.toml")
-        db = session_factory(store)
+        db = session_factory(any_store)
         for status in (OK, UNHEALTHY, UNHEALTHY, UNHEALTHY, OK, OK, UNHEALTHY):
             with db.begin() as session:
                 outbox.record_health(session, rules.rules[0], health(status), T0)
-    changes = [(r.item, r.payload["change"]) for r in outbox_rows(store)]
+    changes = [(r.item, r.payload["change"]) for r in outbox_rows(any_store)]
     assert changes == [("health:wic-tianjin:1", "unhealthy"), ("health:wic-tianjin:2", "recovered"),
                        ("health:wic-tianjin:3", "unhealthy")]
-    assert outbox_rows(store)[0].payload["problems"] == ["2 failed runs in a row"]
+    assert outbox_rows(any_store)[0].payload["problems"] == ["2 failed runs in a row"]
 
 
 def test_a_deleted_rule_fails_its_deliveries_instead_of_keeping_them_pending(store):
