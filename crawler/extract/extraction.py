@@ -35,7 +35,7 @@ from crawler.extract.page_meta import find_author, find_canonical_url, find_titl
 
 # Bump when a change alters what is extracted from the same bytes, so stored
 # articles can be re-extracted (`expowatch reextract`).
-EXTRACTOR_VERSION = "1.1"
+EXTRACTOR_VERSION = "1.2"
 
 # trafilatura's fallback comparison (readability, then justext) costs as much
 # again as its own extractor and can only change the result when that came back
@@ -85,7 +85,7 @@ class ExtractedArticle:
     updated_at: datetime | None = None  # UTC, tz-aware
     updated_raw: str | None = None
     date_flag: str | None = None  # "future" / "before_site": published_raw kept, published_at None
-    date_source: str | None = None  # "selector", "meta", "jsonld", "time", "byline", "dateline", "url"
+    date_source: str | None = None  # "selector", "meta", "jsonld", "time", "byline", "dateline", "url", "htmldate"
     published_precision: str | None = None  # what the page shows: "day" (midnight local), "minute", "second"
     timezone: str | None = None  # zone a naive date was read in (IANA), or the offset the page gave
     language: str | None = None
