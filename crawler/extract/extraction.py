@@ -18,7 +18,7 @@ import trafilatura
 from trafilatura.settings import Extractor
 from lxml.html import HtmlElement
 
-from crawler.extract import boilerplate, quality
+from crawler.extract import boilerplate, quality, widgets
 from crawler.extract.dates import ArticleDates, find_dates, source_zone
 from crawler.extract.encoding import decode_html
 from crawler.extract.htmltree import (
@@ -161,6 +161,7 @@ def _extract(html: bytes, url: str, http_charset: str | None, hints: ExtractionH
     signals = _page_signals(tree, js_notice, script_count)
 
     boilerplate.drop_furniture(tree)
+    widgets.drop_widget_rows(tree, headline)
     text = _main_text(tree, url, hints.body_selector, signals.visible_words, warnings)
     text = boilerplate.clean_text(text, title=title, drop_phrases=hints.drop_phrases)
     reason = quality.skip_reason(text, (title, tree.findtext(".//title")), signals)
