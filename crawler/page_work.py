@@ -60,8 +60,12 @@ def process_page(task: PageTask) -> ProcessedPage:
 
 
 def date_from_listing(doc: ExtractedArticle, listed: str, zone: str) -> None:
-    """Fall back to the date a feed or sitemap gave, when the page itself shows none."""
-    if doc.published_at is not None or doc.date_flag:
+    """Fall back to the date a feed or sitemap gave, when the page itself shows none.
+
+    htmldate's reading of a page that shows no date of its own (date_source
+    "htmldate") gives way to the listing too: the feed dated the article itself.
+    """
+    if (doc.published_at is not None and doc.date_source != "htmldate") or doc.date_flag:
         return
     try:
         when = datetime.fromisoformat(listed)

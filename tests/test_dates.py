@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -187,9 +187,85 @@ def test_wire_dateline_in_the_first_paragraph():
     assert dates.published_at == utc(2024, 6, 20, 16)
 
 
+def no_second_opinion(*_args: object) -> None:
+    """Our own rules alone: no htmldate."""
+    return None
+
+
 def test_a_date_mentioned_in_prose_is_not_the_publication_date():
     html = page("<h1>Expo</h1>" + paragraphs(("The fair runs from June 20, 2024 in Tianjin. " + EN_PARAGRAPHS[0],)))
-    assert dates_of(html).published_at is None
+    assert dates_of(html, second_opinion=no_second_opinion).published_at is None
+
+
+def test_htmldate_dates_a_page_our_rules_cannot_read():
+    # A European byline ("13.01.2022") is no format of ours; htmldate reads it, at day precision.
+    html = page("<h1>Expo opens</h1><p class='meta'>Pressemitteilung 13.01.2022</p>" + paragraphs(EN_PARAGRAPHS))
+    assert dates_of(html, second_opinion=no_second_opinion).published_at is None
+    dates = dates_of(html)
+    assert dates.published_at == datetime(2022, 1, 13, tzinfo=SHANGHAI)
+    assert (dates.published_source, dates.published_precision, dates.published_raw) == ("htmldate", "day", "2022-01-13")
+
+
+def test_htmldate_is_not_asked_when_the_page_has_strong_evidence():
+    asked: list[str] = []
+
+    def opinion(_tree, url, _earliest, _latest):
+        asked.append(url)
+        return None
+
+    html = page("<h1>Expo opens</h1><p class='time'>Time: 2021-03-19 10:20</p>" + paragraphs(EN_PARAGRAPHS))
+    assert dates_of(html, second_opinion=opinion).published_at == utc(2021, 3, 19, 2, 20)
+    assert asked == []
+    assert dates_of(page("<h1>Expo opens</h1>" + paragraphs(EN_PARAGRAPHS)), second_opinion=opinion).published_at is None
+    assert len(asked) == 1
+
+
+def test_htmldates_day_picks_our_timed_candidate_on_that_day():
+    # Two weak candidates (bylines before the headline); htmldate's day decides, ours keeps the time.
+    html = page(
+        "<div class='top'>2021-03-18 08:00</div><div class='top2'>2021-03-19 10:20</div><h1>Expo opens</h1>"
+        + paragraphs(EN_PARAGRAPHS)
+    )
+    dates = dates_of(html, second_opinion=lambda *_args: date(2021, 3, 19))
+    assert (dates.published_at, dates.published_source, dates.published_precision) == (
+        utc(2021, 3, 19, 2, 20), "byline", "minute"
+    )
+    assert dates_of(html, second_opinion=no_second_opinion).published_at == utc(2021, 3, 18, 0, 0)
+
+
+def test_an_unconfirmed_first_of_january_from_htmldate_is_a_year_not_a_date():
+    html = page("<h1>Expo opens</h1>" + paragraphs(EN_PARAGRAPHS))
+    assert dates_of(html, second_opinion=lambda *_args: date(2019, 1, 1)).published_at is None
+    assert dates_of(html, second_opinion=lambda *_args: date(2019, 1, 2)).published_source == "htmldate"
+
+
+def test_utc_metadata_takes_the_local_offset_the_byline_shows():
+    # The metadata gives the instant in UTC; the byline shows the same minute as the local wall clock.
+    html = page(
+        "<h1>Expo opens</h1><p class='byline'>February 24, 2020 | 9:25pm</p>" + paragraphs(EN_PARAGRAPHS),
+        head='<meta property="article:published_time" content="2020-02-25T02:25:54+00:00">',
+    )
+    dates = dates_of(html, zone_name="UTC")
+    assert dates.published_at == utc(2020, 2, 25, 2, 25, 54)
+    assert dates.timezone == "-05:00"
+    assert dates.published_source == "meta"
+    # A byline at another minute is another event (an update, a sidebar): the offset stays UTC.
+    other = html.replace("9:25pm", "9:40pm")
+    assert dates_of(other, zone_name="UTC").timezone == "UTC"
+
+
+def test_metadata_with_a_zone_under_another_name_beats_naive_json_ld():
+    html = page(
+        "<h1>Expo opens</h1>" + paragraphs(EN_PARAGRAPHS),
+        head='<meta name="cXenseParse:recs:publishtime" content="2022-05-11T04:10:00-03:00">'
+        '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2022-05-10T23:35:55"}</script>',
+    )
+    dates = dates_of(html, zone_name="UTC")
+    assert dates.published_at == utc(2022, 5, 11, 7, 10)
+    assert dates.timezone == "-03:00"
+    # A "publisher" meta is a name, never a date.
+    named = page("<h1>Expo</h1>" + paragraphs(EN_PARAGRAPHS), head='<meta name="publisher" content="Daily 2022-05-11">')
+    assert dates_of(named, second_opinion=no_second_opinion).published_at is None
 
 
 def test_url_date_is_the_last_resort():

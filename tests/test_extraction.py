@@ -243,3 +243,12 @@ def test_a_short_fast_result_gets_trafilaturas_full_cascade(monkeypatch):
     article = extract(page(site_chrome("<h1>Expo</h1><p>The expo opens on Friday in Tianjin.</p>"), title="Expo"))
     assert article.skip_reason == "too_short"
     assert passes == [True, False]
+
+
+def test_a_heading_with_its_own_site_suffix_gives_the_headline_part():
+    html = page(
+        f'<h1>{EN_HEADLINE}<span class="hidden"> | Example Expo News</span></h1>' + paragraphs(EN_PARAGRAPHS),
+        title=f"{EN_HEADLINE} | EXPO.EXAMPLE",
+        head=f'<meta property="og:title" content="{EN_HEADLINE}">',
+    )
+    assert extract(html).title == EN_HEADLINE

@@ -38,6 +38,13 @@ def test_listed_date_never_overrides_the_page_or_a_flagged_date():
     assert garbage.published_at is None
 
 
+def test_listed_date_replaces_htmldates_reading_of_a_page_without_a_date_of_its_own():
+    guessed = doc(published_at=datetime(2024, 5, 1, tzinfo=timezone.utc), date_source="htmldate", published_precision="day")
+    date_from_listing(guessed, "2024-06-21T08:30:00+00:00", "UTC")
+    assert guessed.published_at == datetime(2024, 6, 21, 8, 30, tzinfo=timezone.utc)
+    assert guessed.date_source == "listing"
+
+
 def test_a_page_without_a_date_takes_the_listing_date_before_it_is_tagged():
     html = page("<h1>Expo opens its doors</h1>" + paragraphs(EN_PARAGRAPHS)).encode()
     task = PageTask(html, "http://a.example/news/1.html", listed_date="2025-06-21",

@@ -97,7 +97,8 @@ PROSE_AFTER_HEADING_MIN_SHARE = 0.5
 _TAIL_HEADINGS = re.compile(
     r"^\s*(?:related\s+(?:news|articles?|stories|links|reading|content|posts)|read\s+more|more\s+(?:news|stories)"
     r"|recommended(?:\s+(?:for\s+you|reading|articles?))?|you\s+may\s+also\s+like|see\s+also|further\s+reading"
-    r"|相关新闻|相关阅读|相关链接|相关文章|相关报道|延伸阅读|推荐阅读|热点推荐|猜你喜欢|更多新闻|热门文章|新闻推荐)"
+    r"|相关新闻|相关阅读|相关链接|相关文章|相关报道|相关推荐|延伸阅读|推荐阅读|热点推荐|热门推荐|精彩推荐|为您推荐|为你推荐"
+    r"|猜你喜欢|更多新闻|热门文章|新闻推荐)"
     r"\s*[:：>»]?\s*$",
     re.IGNORECASE,
 )
@@ -181,7 +182,44 @@ def is_boilerplate_line(line: str) -> bool:
     """True for a short line that is page furniture rather than article text."""
     if len(line) > BOILERPLATE_LINE_MAX_CHARS and len(_without_urls(line)) > BOILERPLATE_LINE_MAX_CHARS:
         return False  # a long line is prose (a link in a footer line does not make it long)
-    return bool(_LINE_PATTERNS.search(line)) or _is_toolbar_or_byline(line)
+    if line.startswith("|"):  # a table row as trafilatura writes it: judge its cells' text
+        line = " ".join(cell.strip() for cell in line.split("|") if cell.strip())
+        if not line:
+            return False
+    return (
+        bool(_LINE_PATTERNS.search(line))
+        or _is_toolbar_or_byline(line)
+        or _is_bracket_toolbar(line)
+        or _is_breadcrumb(line)
+    )
+
+
+# Toolbar buttons written as bracketed items: "【收藏】【打印】【关闭】", "[Print] [Email]".
+_BRACKETED_ITEM = re.compile(r"[【\[［〖]([^】\]］〗]{0,16})[】\]］〗]")
+# What may stand beside bracketed buttons ("页面功能"), and beside a breadcrumb's links, in words.
+TOOLBAR_LABEL_MAX_WORDS = 4
+# A breadcrumb's parts ("Home > World > Europe", "首页>>新闻>>正文") are each a short name.
+CRUMB_PART_MAX_CHARS = 16
+CRUMB_PART_MAX_WORDS = 3
+_CRUMB_SEPARATOR = re.compile(r"\s*(?:>>?|»|›|→)\s*")
+
+
+def _is_bracket_toolbar(line: str) -> bool:
+    """Two or more bracketed button labels and at most a short label beside them."""
+    items = _BRACKETED_ITEM.findall(line)
+    if len(items) < 2 or any(text_words(item) > 3 for item in items):
+        return False
+    return text_words(_BRACKETED_ITEM.sub(" ", line)) <= TOOLBAR_LABEL_MAX_WORDS
+
+
+def _is_breadcrumb(line: str) -> bool:
+    """A trail of three or more short names joined by ">" / ">>" / "»" (an optional label before the first)."""
+    parts = [part.strip() for part in _CRUMB_SEPARATOR.split(line)]
+    if len(parts) < 3 or not all(parts[1:]):
+        return False
+    return all(len(part) <= CRUMB_PART_MAX_CHARS and text_words(part) <= CRUMB_PART_MAX_WORDS for part in parts[1:]) and (
+        text_words(parts[0]) <= CRUMB_PART_MAX_WORDS + TOOLBAR_LABEL_MAX_WORDS
+    )
 
 
 def _without_urls(line: str) -> str:

@@ -1,10 +1,18 @@
 """Published and updated dates of an article page, to the minute where the page shows it.
 
-Sources, most trusted first: the source's own date selector; page metadata
-(meta tags, JSON-LD, ``<time>`` / itemprop elements); a visible byline near the
-headline ("Time:2019-07-19 17:30:36", "June 21, 2024", "2021年3月19日 10:20");
-the URL (/2021/0319/, /2021-03-19/). A metadata date without a time of day is
-refined by a byline on the same day that shows one.
+Candidates come from the source's own date selector; page metadata (meta
+tags, JSON-LD, ``<time>`` / itemprop elements); visible bylines
+("Time:2019-07-19 17:30:36", "June 21, 2024", "2021年3月19日 10:20"); the URL
+(/2021/0319/, /2021-03-19/); and htmldate's original-date search, which reads
+many more formats and languages ("13.01.2022", "21. Jan. 2015").
+
+They are chosen by evidence, strongest first: the selector; metadata that
+names its time zone; a labelled or timed byline after the headline (or a wire
+dateline). Only when none of these exists is htmldate asked: a candidate of
+ours on the day it finds is kept (it has the time and the raw string), else its
+day. A metadata date without a time of day is refined by a byline on the same
+day that shows one, and a UTC metadata time whose minute a byline shows as a
+local wall-clock time gives the page's own offset.
 
 Naive times are read in the source's time zone (IANA name) and every result is
 returned in UTC, with the raw string kept. Implausible dates (in the future, or
@@ -15,10 +23,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import htmldate
 from lxml import etree
 from lxml.html import HtmlElement
 
@@ -145,6 +155,12 @@ UPDATED_META_KEYS = (
     "last-modified",
     "lastmod",
 )
+# Other meta names that hold the publication time ("cXenseParse:recs:publishtime",
+# "pub_date", "dcsext.articleFirstPublished"), read after the known keys; never
+# "publisher" or "publication name".
+_PUBLISHED_META_NAME = re.compile(
+    r"(?:^|[:._ -])(?:article)?(?:first|original)?(?:pub|publish|published|publication)(?:[_.-]?(?:date|time|at))?$"
+)
 _ARTICLE_TYPES = re.compile(r"Article|Posting|Report|Release", re.IGNORECASE)
 
 
@@ -155,8 +171,9 @@ class DateCandidate:
     raw: str
     value: datetime  # UTC, tz-aware
     precision: str  # what the page shows: "day", "minute" or "second"
-    source: str  # "selector", "meta", "jsonld", "time", "byline", "dateline", "url"
+    source: str  # "selector", "meta", "jsonld", "time", "byline", "dateline", "url", "htmldate"
     zone: str  # IANA name used for a naive time, or the explicit offset ("+08:00")
+    zoned: bool = False  # the text itself named the offset or zone
 
     @property
     def has_time(self) -> bool:
@@ -253,7 +270,8 @@ def _candidate(match: re.Match[str], zone: tzinfo, zone_name: str, source: str) 
         used = zone_name
     raw = match.group(0).strip(" ,|-@")
     precision = "day" if parts["hour"] is None else "minute" if parts["second"] is None else "second"
-    return DateCandidate(raw, aware.astimezone(UTC), precision, source, used)
+    zoned = bool(parts["tz"] or parts["tzname"])
+    return DateCandidate(raw, aware.astimezone(UTC), precision, source, used, zoned)
 
 
 def _offset(tz_text: str) -> timezone | None:
@@ -302,11 +320,18 @@ def find_dates(
     meta: dict[str, list[str]] | None = None,
     jsonld: list[dict[str, Any]] | None = None,
     now: datetime | None = None,
+    second_opinion: Callable[[HtmlElement, str, datetime, datetime], date | None] | None = None,
 ) -> ArticleDates:
-    """Published and updated dates of a parsed page (scripts may already be stripped if jsonld is given)."""
+    """Published and updated dates of a parsed page (scripts may already be stripped if jsonld is given).
+
+    second_opinion (default: htmldate's original date) is asked for a day only
+    when the page has no strong evidence of its own.
+    """
     zone = source_zone(zone_name)
     meta = meta if meta is not None else {}
     jsonld = jsonld if jsonld is not None else jsonld_objects(tree)
+    now = now or datetime.now(UTC)
+    earliest, latest = _plausible_range(founded_year, now)
     published: list[DateCandidate] = []
     updated: list[DateCandidate] = []
 
@@ -317,14 +342,89 @@ def find_dates(
             published.append(_with_source(found, "selector"))
 
     structured_pub, structured_upd = _structured_dates(tree, meta, jsonld, zone, zone_name)
-    byline_pub, byline_upd = _byline_dates(tree, headline, zone, zone_name)
-    published += _refine_with_time(structured_pub, byline_pub, zone) + byline_pub
-    updated += _refine_with_time(structured_upd, byline_upd, zone) + byline_upd
+    bylines = _byline_dates(tree, headline, zone, zone_name)
+    zoned = [_local_offset(found, bylines.published, zone) for found in structured_pub if found.zoned]
+    naive = [found for found in structured_pub if not found.zoned]
+    published += zoned + bylines.near
+    weaker = _refine_with_time(naive, bylines.published, zone) + bylines.published
     from_url = url_date(url, zone, zone_name)
     if from_url:
-        published.append(from_url)
+        weaker.append(from_url)
+    if not any(_implausible(found, earliest, latest) is None for found in published):
+        opinion = (second_opinion or htmldate_day)(tree, url, earliest, latest)
+        weaker = _confirmed_by(opinion, weaker, zone, zone_name) + weaker
+    published += weaker
+    updated += _refine_with_time(structured_upd, bylines.updated, zone) + bylines.updated
 
-    return _choose(published, updated, zone_name, founded_year, now or datetime.now(UTC))
+    return _choose(published, updated, zone_name, earliest, latest)
+
+
+def htmldate_day(tree: HtmlElement, url: str, earliest: datetime, latest: datetime) -> date | None:
+    """htmldate's original (publication, not modification) date of a page, within the plausible range."""
+    found = htmldate.find_date(
+        tree,
+        url=url or None,
+        original_date=True,
+        extensive_search=True,
+        min_date=earliest.replace(tzinfo=None),
+        max_date=latest.replace(tzinfo=None),
+    )
+    try:
+        return date.fromisoformat(found) if found else None
+    except ValueError:
+        return None
+
+
+def _confirmed_by(
+    day: date | None, candidates: list[DateCandidate], zone: tzinfo, zone_name: str
+) -> list[DateCandidate]:
+    """What a second opinion's day adds in front of our weaker candidates.
+
+    Our candidate on that local day when there is one (a timed one first: it keeps
+    the time and the raw string); else the day itself at day precision, except a
+    1 January that nothing of ours shows (the year of a copyright line, not a date).
+    """
+    if day is None:
+        return []
+    same_day = [found for found in candidates if found.value.astimezone(zone).date() == day]
+    if same_day:
+        return [next((found for found in same_day if found.has_time), same_day[0])]
+    if (day.month, day.day) == (1, 1):
+        return []
+    value = datetime.combine(day, datetime.min.time()).replace(tzinfo=zone).astimezone(UTC)
+    return [DateCandidate(day.isoformat(), value, "day", "htmldate", zone_name)]
+
+
+# A byline's wall-clock time and a UTC metadata time of the same moment differ by
+# a UTC offset in use: whole hours up to 14, or one of the few half / quarter hours.
+_MAX_OFFSET = timedelta(hours=14)
+_PART_HOUR_OFFSETS = frozenset(
+    timedelta(hours=h, minutes=m) * sign
+    for sign, h, m in (
+        (-1, 9, 30), (-1, 3, 30), (-1, 2, 30), (1, 3, 30), (1, 4, 30), (1, 5, 30),
+        (1, 5, 45), (1, 6, 30), (1, 8, 45), (1, 9, 30), (1, 10, 30), (1, 12, 45),
+    )
+)  # fmt: skip
+
+
+def _local_offset(found: DateCandidate, bylines: list[DateCandidate], zone: tzinfo) -> DateCandidate:
+    """A UTC metadata time with the page's own offset, read from a byline showing the same minute locally.
+
+    ("2020-02-25T02:25:54Z" in metadata and "February 24, 2020 | 9:25pm" in the
+    byline: the page's local time is UTC-05:00, and its local day the 24th.)
+    """
+    if found.zone != "UTC" or not found.has_time:
+        return found
+    instant = found.value.replace(second=0, microsecond=0, tzinfo=None)
+    for byline in bylines:
+        if byline.zoned or not byline.has_time:
+            continue
+        wall = byline.value.astimezone(zone).replace(second=0, microsecond=0, tzinfo=None)
+        offset = wall - instant
+        whole_hours = offset % timedelta(hours=1) == timedelta(0)
+        if offset and abs(offset) <= _MAX_OFFSET and (whole_hours or offset in _PART_HOUR_OFFSETS):
+            return replace(found, zone=_offset_name(timezone(offset)))
+    return found
 
 
 def _with_source(candidate: DateCandidate, source: str) -> DateCandidate:
@@ -340,7 +440,9 @@ def _structured_dates(
 ) -> tuple[list[DateCandidate], list[DateCandidate]]:
     published: list[DateCandidate] = []
     updated: list[DateCandidate] = []
-    for keys, out in ((PUBLISHED_META_KEYS, published), (UPDATED_META_KEYS, updated)):
+    known = frozenset(PUBLISHED_META_KEYS) | frozenset(UPDATED_META_KEYS)
+    other_published = [key for key in meta if key not in known and _PUBLISHED_META_NAME.search(key)]
+    for keys, out in ((PUBLISHED_META_KEYS + tuple(other_published), published), (UPDATED_META_KEYS, updated)):
         for key in keys:
             for value in meta.get(key, ()):
                 found = parse_date(value, zone, zone_name)
@@ -381,9 +483,17 @@ def _refine_with_time(
     return structured
 
 
-def _byline_dates(
-    tree: HtmlElement, headline: HtmlElement | None, zone: tzinfo, zone_name: str
-) -> tuple[list[DateCandidate], list[DateCandidate]]:
+@dataclass(frozen=True)
+class Bylines:
+    """Dates shown in bylines: published and updated, best first, and the published ones that are
+    strong evidence (labelled or timed, after the headline or on a page without one; a wire dateline)."""
+
+    published: list[DateCandidate]
+    updated: list[DateCandidate]
+    near: list[DateCandidate]
+
+
+def _byline_dates(tree: HtmlElement, headline: HtmlElement | None, zone: tzinfo, zone_name: str) -> Bylines:
     """Dates shown in short byline elements, best first: after the headline, labelled or timed, earliest."""
     found: list[tuple[HtmlElement, DateCandidate, bool, bool]] = []  # element, date, is_updated, strong
     seen: set[HtmlElement] = set()
@@ -410,18 +520,27 @@ def _byline_dates(
             if strong or len(candidate.raw) * 2 >= len(text):  # else: a short sentence mentioning a date
                 found.append((element, candidate, is_updated, strong))
     if not found:
-        return [], []
+        return Bylines([], [], [])
     order = _positions(tree, [element for element, *_ in found] + ([headline] if headline is not None else []))
     headline_at = order.get(headline, -1) if headline is not None else -1
+    around_headline = set(headline.iterancestors()) if headline is not None else set()
+
+    def after_headline(item: tuple[HtmlElement, DateCandidate, bool, bool]) -> bool:
+        """After the headline, or in the small block holding it (a header with the headline and its byline)."""
+        return headline is None or 0 <= headline_at < order.get(item[0], 0) or item[0] in around_headline
 
     def rank(item: tuple[HtmlElement, DateCandidate, bool, bool]) -> tuple[bool, bool, int]:
-        position = order.get(item[0], 0)
-        return (not (0 <= headline_at < position), not item[3], position)
+        return (not after_headline(item), not item[3], order.get(item[0], 0))
 
     found.sort(key=rank)
     published = [candidate for _, candidate, is_updated, _ in found if not is_updated]
     updated = [candidate for _, candidate, is_updated, _ in found if is_updated]
-    return published, updated
+    near = [
+        item[1]
+        for item in found
+        if not item[2] and item[3] and (after_headline(item) or item[1].source == "dateline")
+    ]
+    return Bylines(published, updated, near)
 
 
 # Text nodes that may hold a year: a plain-XPath prefilter (an EXSLT regex
@@ -474,16 +593,22 @@ def _dateline(text: str, dates: list[tuple[int, DateCandidate]]) -> list[tuple[i
     return []
 
 
+_METADATA_SOURCES = frozenset({"meta", "jsonld", "time"})
+
+
+def _plausible_range(founded_year: int | None, now: datetime) -> tuple[datetime, datetime]:
+    earliest = datetime(max(MIN_PLAUSIBLE_YEAR, founded_year or MIN_PLAUSIBLE_YEAR), 1, 1, tzinfo=UTC)
+    return earliest, now + FUTURE_TOLERANCE
+
+
 def _choose(
     published: list[DateCandidate],
     updated: list[DateCandidate],
     zone_name: str,
-    founded_year: int | None,
-    now: datetime,
+    earliest: datetime,
+    latest: datetime,
 ) -> ArticleDates:
     warnings: list[str] = []
-    earliest = datetime(max(MIN_PLAUSIBLE_YEAR, founded_year or MIN_PLAUSIBLE_YEAR), 1, 1, tzinfo=UTC)
-    latest = now + FUTURE_TOLERANCE
     chosen: DateCandidate | None = None
     rejected: list[tuple[DateCandidate, str]] = []
     for candidate in published:
@@ -492,7 +617,12 @@ def _choose(
             chosen = candidate
             break
         rejected.append((candidate, flag))
-    for candidate, flag in rejected:
+    reported = list(rejected)
+    if chosen is not None:  # implausible metadata is reported even when stronger evidence came first
+        for candidate in published[len(rejected) + 1 :]:
+            if candidate.source in _METADATA_SOURCES and (flag := _implausible(candidate, earliest, latest)):
+                reported.append((candidate, flag))
+    for candidate, flag in reported:
         warnings.append(f"ignored implausible {candidate.source} date {candidate.raw!r} ({flag})")
     upd = next((c for c in updated if _implausible(c, earliest, latest) is None), None)
     if chosen is not None and upd is not None and upd.value < chosen.value:

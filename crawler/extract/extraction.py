@@ -18,7 +18,7 @@ import trafilatura
 from trafilatura.settings import Extractor
 from lxml.html import HtmlElement
 
-from crawler.extract import boilerplate, quality
+from crawler.extract import boilerplate, quality, widgets
 from crawler.extract.dates import ArticleDates, find_dates, source_zone
 from crawler.extract.encoding import decode_html
 from crawler.extract.htmltree import (
@@ -85,7 +85,7 @@ class ExtractedArticle:
     updated_at: datetime | None = None  # UTC, tz-aware
     updated_raw: str | None = None
     date_flag: str | None = None  # "future" / "before_site": published_raw kept, published_at None
-    date_source: str | None = None  # "selector", "meta", "jsonld", "time", "byline", "dateline", "url"
+    date_source: str | None = None  # "selector", "meta", "jsonld", "time", "byline", "dateline", "url", "htmldate"
     published_precision: str | None = None  # what the page shows: "day" (midnight local), "minute", "second"
     timezone: str | None = None  # zone a naive date was read in (IANA), or the offset the page gave
     language: str | None = None
@@ -163,6 +163,7 @@ def _extract(html: bytes, url: str, http_charset: str | None, hints: ExtractionH
     signals = _page_signals(tree, js_notice, script_count)
 
     boilerplate.drop_furniture(tree)
+    widgets.drop_widget_rows(tree, headline)
     text = _main_text(tree, url, hints.body_selector, signals.visible_words, warnings)
     text = boilerplate.clean_text(text, title=title, drop_phrases=hints.drop_phrases)
     reason = quality.skip_reason(text, (title, tree.findtext(".//title")), signals)

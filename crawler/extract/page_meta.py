@@ -56,8 +56,9 @@ def find_title(
     In order: the source's title selector; a heading equal to a segment of
     <title> / og:title (when several segments have one, the one repeated least
     on the page: site names recur in the logo and footer, headlines do not;
-    ties go to the earlier segment); a heading covering most of a title; the
-    cleaned og:title / <title>; the first heading.
+    ties go to the earlier segment); a heading with a site suffix of its own
+    whose headline part is such a segment; a heading covering most of a title;
+    the cleaned og:title / <title>; the first heading.
     """
     if title_selector:
         for hit in select(tree, title_selector):
@@ -80,6 +81,14 @@ def find_title(
         best = exact[0][1] if len(exact) == 1 else _least_repeated(tree, exact)
         element, text = by_key[_key(best)]
         return text, element
+
+    segment_keys = {_key(seg) for seg in segments} - not_titles
+    title_keys = " ".join(_key(raw) for raw in raw_titles)
+    for element, text in headings:  # a heading that carries a suffix the titles lack ("Headline | Other Site")
+        parts = split_title(text)
+        matched = next((part for part in parts if _key(part) in segment_keys), None) if len(parts) > 1 else None
+        if matched and not any(_key(part) in title_keys for part in parts if part != matched):
+            return matched, element
 
     references = [choose_headline(split_title(raw), site_names) for raw in raw_titles]
     for element, text in headings:
