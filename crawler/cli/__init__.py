@@ -4,6 +4,7 @@ from crawler.cli import (  # noqa: F401  (register commands)
     crawl,
     db,
     demo,
+    discover,
     events,
     export,
     extract,
