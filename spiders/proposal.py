@@ -52,25 +52,47 @@ def escape(text: str) -> str:
 def segment_regex(values: list[str]) -> str:
     """A regular expression for one path segment from the values seen at that position."""
     distinct = set(values)
+    if all(v.isdigit() for v in distinct):  # even when all samples share it: next year is 2025
+        return digits_regex(list(distinct))
     if len(distinct) == 1:
         return escape(values[0])
-    if all(v.isdigit() for v in distinct):
-        lengths = {len(v) for v in distinct}
-        return rf"\d{{{lengths.pop()}}}" if len(lengths) == 1 else r"\d+"
     skeletons = {DIGITS.sub("#", v) for v in distinct}
     if len(skeletons) == 1:  # t20190829_123.html, content_45.html: literal parts and digit runs
-        runs = [[len(m) for m in DIGITS.findall(v)] for v in distinct]
+        runs = [DIGITS.findall(v) for v in distinct]
         parts = next(iter(skeletons)).split("#")
         out = escape(parts[0])
         for index, part in enumerate(parts[1:]):
-            lengths = {r[index] for r in runs}
-            out += (rf"\d{{{lengths.pop()}}}" if len(lengths) == 1 else r"\d+") + escape(part)
+            out += digits_regex([r[index] for r in runs]) + escape(part)
         return out
     # slugs: a common ending (a -NNNNNNNNN id, an extension) kept, the free text before it one class
     suffix = re.sub(r"^[a-z0-9]+", "", _common_suffix([DIGITS.sub("#", v) for v in distinct]))
     heads = [v[: len(v) - len(_tail(v, suffix))] for v in distinct]
     free = "[a-z0-9-]" if all(SLUG.match(h) for h in heads if h) else "[^/]"
     return free + ("*" if not all(heads) else "+") + _suffix_regex(suffix, distinct)
+
+
+def digits_regex(runs: list[str]) -> str:
+    """A digit run: its fixed width when every value is a date part (year, month, day, YYYYMM,
+    YYYYMMDD, MMDD), else \\d+ (an id grows: 9999 is followed by 10000)."""
+    lengths = {len(r) for r in runs}
+    if len(lengths) == 1 and all(_date_like(r) for r in runs):
+        return rf"\d{{{lengths.pop()}}}"
+    return r"\d+"
+
+
+def _date_like(run: str) -> bool:
+    year = lambda text: 1990 <= int(text) <= 2099  # noqa: E731
+    month = lambda text: 1 <= int(text) <= 12  # noqa: E731
+    day = lambda text: 1 <= int(text) <= 31  # noqa: E731
+    if len(run) == 2:
+        return day(run)
+    if len(run) == 4:
+        return year(run) or (month(run[:2]) and day(run[2:]))
+    if len(run) == 6:
+        return year(run[:4]) and month(run[4:])
+    if len(run) == 8:
+        return year(run[:4]) and month(run[4:6]) and day(run[6:])
+    return False
 
 
 def _tail(value: str, suffix: str) -> str:
@@ -84,14 +106,13 @@ def _tail(value: str, suffix: str) -> str:
 def _suffix_regex(suffix: str, values: set[str]) -> str:
     """The skeleton suffix as a regex, each digit run with its fixed length when it has one."""
     parts = suffix.split("#")
-    lengths: list[set[int]] = [set() for _ in parts[1:]]
+    lengths: list[list[str]] = [[] for _ in parts[1:]]
     for value in values:
         for index, run in enumerate(DIGITS.findall(_tail(value, suffix))):
-            lengths[index].add(len(run))
+            lengths[index].append(run)
     out = escape(parts[0])
     for index, part in enumerate(parts[1:]):
-        fixed = lengths[index]
-        out += (rf"\d{{{next(iter(fixed))}}}" if len(fixed) == 1 else r"\d+") + escape(part)
+        out += digits_regex(lengths[index]) + escape(part)
     return out
 
 
