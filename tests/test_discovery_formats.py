@@ -17,7 +17,7 @@ import pytest
 from spiders.discovery import DiscoveryError, read_feed, read_sitemap, robots_sitemaps
 from spiders.sources import SourceError, parse_sources
 from spiders.xmlstream import take_entries
-from test_discovery_sites import article_page, expowatch, source_toml, stored_urls
+from test_discovery_sites import article_page, expowatch, site, source_toml, stored_urls  # noqa: F401  (site: fixture)
 
 BASE = "http://news.example"
 T0 = datetime(2024, 6, 1, 8, 0, tzinfo=timezone.utc)
