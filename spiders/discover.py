@@ -161,7 +161,11 @@ def discover_site(url: str, name: str | None = None, *, allow_private_addresses:
     delay = DEFAULT_DISCOVER_DELAY if download_delay is None else download_delay
     surveying = Source(name="survey", homepage=url, list_pages=(url,), article_pattern=".",
                        allow_private_addresses=allow_private_addresses, download_delay=delay)
-    process = CrawlerProcess(dry_run_settings(None, check_limit))
+    settings = dry_run_settings(None, check_limit)
+    # Every failure is in the survey or the dry-run report (and the one error line): Scrapy's
+    # own ERROR lines (retries given up, with tracebacks) would bury that line.
+    settings.set("LOG_LEVEL", "CRITICAL", priority="cmdline")
+    process = CrawlerProcess(settings)
     survey_crawler = process.create_crawler(survey_spider_for(surveying))
     outcome: dict[str, object] = {}
 

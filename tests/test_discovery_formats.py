@@ -229,3 +229,15 @@ def test_per_file_and_per_round_caps_are_recorded_and_the_rest_comes_next_round(
     for _ in range(2):
         expowatch(tmp_path, "crawl", "formats", "--sources-file", str(sources), "--db", str(db), *caps)
     assert len(stored_urls(db)) == 10  # the newest 10 of the file, four a round
+
+
+@pytest.mark.parametrize("size", [10, 30_000])  # feedparser's share, and a feed big enough to be streamed
+def test_external_entities_are_not_read_by_either_feed_reader(tmp_path, size):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("leak-9d2")
+    doctype = f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY s SYSTEM "{secret.as_uri()}">]>'.encode()
+    body = doctype + rss_feed([f"{BASE}/a/{i}.html" for i in range(size)] + [f"{BASE}/a/&s;.html"]).split(b"?>", 1)[1]
+    for doc in (read_feed(body, f"{BASE}/rss.xml"), read_sitemap(body, f"{BASE}/sitemap.xml")):
+        urls = [e.url for e in doc.entries]
+        assert f"{BASE}/a/1.html" in urls
+        assert not any("leak" in url for url in urls)
