@@ -129,7 +129,7 @@ def crawl(tmp: Path, base: str, sitemap: str, pattern: str, *, seconds: float | 
                 proc.kill()
             time.sleep(0.05)
     text = log.read_text(encoding="utf-8", errors="replace")
-    notes = [line.split(": ", 2)[-1] for line in text.splitlines() if "EXPOWATCH_MAX_" in line]
+    notes = [line.split(": ", 2)[-1] for line in text.splitlines() if "EXPOWATCH_MAX_" in line and "WARNING" in line]
     return {"own": peak_own / 2**20, "tree": peak_tree / 2**20, "seconds": time.monotonic() - started,
             "code": proc.returncode, "notes": notes, "interrupted": interrupted}
 

@@ -5,6 +5,7 @@ from crawler.cli import (  # noqa: F401  (register commands)
     crawl,
     db,
     demo,
+    discover,
     events,
     export,
     extract,
