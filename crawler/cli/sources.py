@@ -16,7 +16,7 @@ app.add_typer(sources_app, name="sources")
 
 def chosen_sources(registry, names: list[str] | None, *, doing: str) -> list[str]:
     """The named sources (default: every enabled one), or one clear error and exit 1."""
-    names = names or [s.name for s in registry.values() if s.enabled]
+    names = list(dict.fromkeys(names)) if names else [s.name for s in registry.values() if s.enabled]  # each once
     unknown = [n for n in names if n not in registry]
     if unknown:
         fail(f"unknown source {unknown[0]!r} (known: {', '.join(registry) or 'none'}; see `expowatch sources list`)")
@@ -88,6 +88,14 @@ def check(
         fail(f"source {name}: check failed: {why}{first}")
 
 
+def describe_tag(tag: dict) -> str:
+    """One event tag as a line: slug, role, edition and year, and the evidence matched."""
+    edition = ", ".join(p for p in (f"edition {tag['edition']}" if tag.get("edition") else "",
+                                     str(tag["year"]) if tag.get("year") else "") if p)
+    matches = ", ".join(dict.fromkeys(repr(e.get("match")) for e in tag.get("evidence", []) if e.get("match")))
+    return " ".join(p for p in (tag["event"], tag["role"], edition, f"(matched {matches})" if matches else "") if p)
+
+
 def print_report(report) -> None:
     """The dry run as readable text."""
     typer.echo(f"source {report.source}: {report.discovery_ok} discovery pages read, "
@@ -102,8 +110,8 @@ def print_report(report) -> None:
         typer.echo(f"  title:     {article.title or '(none)'}")
         typer.echo(f"  published: {published}")
         typer.echo(f"  language:  {article.language or '?'}   text: {article.chars} characters")
-        if article.events:
-            typer.echo(f"  events:    {', '.join(article.events)}")
+        for i, tag in enumerate(article.events):
+            typer.echo(f"  {'events:' if i == 0 else '':<11}{describe_tag(tag)}")
         typer.echo(f"  text:      {article.excerpt}")
     if report.errors:
         typer.echo("")
