@@ -29,7 +29,7 @@ class CheckedArticle:
     language: str | None = None
     chars: int = 0
     excerpt: str = ""
-    events: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # EventTag.to_dict(): role, edition, year, evidence
     skip_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,7 +83,8 @@ class ReportPipeline:
             checked.title, checked.published_at, checked.language = doc.title, doc.published_at, doc.language
             checked.chars = len(doc.text)
             checked.excerpt = text[:EXCERPT_CHARS] + ("…" if len(text) > EXCERPT_CHARS else "")
-            checked.events = [f"{t.event} ({t.role})" for t in getattr(item, "tags", None) or []]
+            processed = getattr(item, "processed", None)
+            checked.events = [t.to_dict() for t in (processed.tags if processed else [])]  # as a crawl stores them
         spider.checked_articles.append(checked)
         return item
 
@@ -102,7 +103,7 @@ def dry_run_settings(sources_file: str | None, limit: int) -> Settings:
         "EXPOWATCH_CONDITIONAL_GET": False,
         "EXPOWATCH_ARTICLE_LIMIT": limit,
         "EXPOWATCH_SOURCES_FILE": sources_file,
-        "LOG_LEVEL": "ERROR",
+        "LOG_LEVEL": "CRITICAL",  # the report names every failed URL and reason; Scrapy's log would repeat them
     }.items():
         settings.set(key, value, priority="cmdline")
     return settings

@@ -333,7 +333,7 @@ def _event_slugs(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, .
             .order_by(ArticleEvent.article_id, (ArticleEvent.role != "primary"), ArticleEvent.event))
         for article_id, event in rows:
             found.setdefault(article_id, []).append(event)
-    return {k: tuple(v) for k, v in found.items()}
+    return {k: tuple(dict.fromkeys(v)) for k, v in found.items()}  # one slug per event, whatever its years
 
 
 def search(session: Session, query: SearchQuery, *, use_index: bool = True) -> list[ArticleHit]:

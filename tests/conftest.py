@@ -71,3 +71,16 @@ def run_cli(cli_env):
         return proc
 
     return run
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory) -> str:
+    """The store `expowatch demo` leaves behind (both rounds crawled), built once: tests only read it."""
+    db = tmp_path_factory.mktemp("demo") / "demo.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPOWATCH_")}
+    env["XDG_DATA_HOME"] = str(db.parent / "xdg")
+    proc = subprocess.run([sys.executable, "-m", "crawler.cli", "demo", "--db", str(db)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    if proc.returncode != 0:
+        raise AssertionError(f"expowatch demo failed:\n{proc.stdout}\n{proc.stderr}")
+    return f"sqlite:///{db}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from typing import Annotated, NoReturn
 
 import typer
@@ -109,13 +108,6 @@ SourcesFileOption = Annotated[
     typer.Option("--sources-file", envvar="EXPOWATCH_SOURCES", show_envvar=True,
                  help="TOML file of \\[\\[source]] declarations, added to the built-in sources."),
 ]
-
-class ListFormat(str, Enum):
-    """--format of the listing commands."""
-
-    table = "table"
-    json = "json"
-
 
 # The largest whole number a store column holds (SQLite and PostgreSQL BIGINT): the upper
 # bound of every count, id and offset option, so a huge one is a usage error, not a crash.

@@ -9,7 +9,13 @@ import typer
 
 from crawler.cli.app import EXIT_USAGE, DbOption, SourcesFileOption, app, fail, open_store
 from crawler.cli.events import EventsFileOption, load_events
+from crawler.cli.settings_flag import parse_settings
 from crawler.cli.sources import chosen_sources, load_registry
+
+
+# Without --verbose only the run summaries speak: each names every failed URL and reason
+# once, where Scrapy's retry, robots.txt and spider loggers would each repeat it.
+QUIET_LOG_LEVEL = "CRITICAL"
 
 
 def print_summaries(summaries, *, quiet: bool = False) -> bool:
@@ -29,22 +35,12 @@ def print_summaries(summaries, *, quiet: bool = False) -> bool:
         if s.status == "failed":
             ok = False
             print(f"expowatch: error: source {s.source}: {s.message}", file=sys.stderr)
-        for error in s.errors[:5]:
+        errors = [e for e in s.errors if s.status != "failed" or f"{e['url']}: {e['reason']}" not in (s.message or "")]
+        for error in errors[:5]:  # an error the failure line already names is not listed again
             print(f"  {error['url']}: {error['reason']}", file=stream)
-        if len(s.errors) > 5:
-            print(f"  ... and {len(s.errors) - 5} more (expowatch runs --source {s.source})", file=stream)
+        if len(errors) > 5:
+            print(f"  ... and {len(errors) - 5} more (expowatch runs --source {s.source})", file=stream)
     return ok
-
-
-def parse_settings(pairs: list[str]) -> dict[str, str]:
-    """NAME=VALUE pairs from --set, or one clear error."""
-    overrides: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip() or not name.strip().isupper():
-            fail(f"--set {pair!r}: expected NAME=VALUE with an upper-case Scrapy setting name")
-        overrides[name.strip()] = value.strip()
-    return overrides
 
 
 @app.command()
@@ -54,7 +50,7 @@ def crawl(
     events_file: EventsFileOption = None,
     db: DbOption = None,
     backfill: Annotated[bool, typer.Option(help="Page through list pages to the end, not just until known articles.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Scrapy's log (INFO).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Scrapy's log (INFO); without it only each run's summary and errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failures.")] = False,
     setting: Annotated[list[str] | None, typer.Option(
         "--set", metavar="NAME=VALUE",
@@ -67,10 +63,10 @@ def crawl(
     """
     from crawler.crawl import crawl_settings, run_crawl
 
+    overrides = parse_settings(setting or [])  # a wrong --set is a wrong command line: checked first
     registry = load_registry(sources_file)
     names = chosen_sources(registry, sources, doing="crawl")
     load_events(events_file)  # a bad events file fails here, before anything is crawled
-    overrides = parse_settings(setting or [])
     try:
         from crawler.safety import AllowList
 
@@ -84,7 +80,7 @@ def crawl(
     url = open_store(db, writable=True)
     settings = crawl_settings(db_url=url, sources_file=sources_file, events_file=events_file, backfill=backfill,
                               overrides=overrides,
-                              log_level="INFO" if verbose else "WARNING")
+                              log_level="INFO" if verbose else QUIET_LOG_LEVEL)
     summaries = run_crawl(names, settings)
     if not print_summaries(summaries, quiet=quiet):
         raise typer.Exit(1)

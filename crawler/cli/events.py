@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from crawler.cli.app import DbOption, ListFormat, SourcesFileOption, app, fail, open_store
+from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store
+from crawler.cli.output import Column, ListFormat, print_table, write_records
 
 EventsFileOption = Annotated[
     str | None,
@@ -33,7 +33,9 @@ def load_events(events_file: str | None):
 def list_events(
     events_file: EventsFileOption = None,
     db: DbOption = None,
-    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+    fmt: Annotated[ListFormat, typer.Option(
+        "--format", "-f", help="table for people (plain aligned text in a pipe); json, jsonl, csv for programs.")]
+        = ListFormat.table,
 ) -> None:
     """List events with their editions and how many stored articles are about each."""
     from storage.engine import session_factory
@@ -53,20 +55,14 @@ def list_events(
             "articles_primary": sum(c["primary"] for c in per_year.values()),
             "articles_mentioning": sum(c["mentioned"] for c in per_year.values()),
         })
-    if fmt is ListFormat.json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    if fmt is not ListFormat.table:
+        write_records(rows, fmt, list(rows[0]) if rows else [])
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("slug", "name", "editions (ordinal/year: articles)", "about", "mentioning")
-    for row in rows:
-        editions = ", ".join(
-            f"{e['ordinal'] or '?'}/{e['year']}: {e['articles']}" for e in row["editions"]
-        )
-        table.add_row(row["slug"], f"{row['name']} {row['name_zh'] or ''}".strip(), editions,
-                      str(row["articles_primary"]), str(row["articles_mentioning"]))
-    Console().print(table)
+    columns = [Column("slug"), Column("name", wrap=True), Column("editions (ordinal/year: articles)", wrap=True),
+               Column("about", justify="right"), Column("mentioning", justify="right")]
+    print_table(columns, [[row["slug"], f"{row['name']} {row['name_zh'] or ''}".strip(),
+                           ", ".join(f"{e['ordinal'] or '?'}/{e['year']}: {e['articles']}" for e in row["editions"]),
+                           str(row["articles_primary"]), str(row["articles_mentioning"])] for row in rows])
 
 
 @app.command()

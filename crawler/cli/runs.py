@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 
 import typer
 
 from crawler.cli.app import EXIT_FAILED, MAX_STORE_INT, DbOption, SourcesFileOption, app, fail, open_store
+from crawler.cli.output import Column, ListFormat, print_table, write_records
 from crawler.cli.sources import load_registry
 
 STATUS_STYLES = {"ok": "green", "partial": "yellow", "running": "cyan", "failed": "red", "timeout": "red",
@@ -18,24 +17,13 @@ STATUS_STYLES = {"ok": "green", "partial": "yellow", "running": "cyan", "failed"
 ERRORS_SHOWN = 5  # per run in the table; --format json has them all
 
 
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
+# The CSV columns of `runs --format csv`, in the order of RunRecord (stats: --format json).
+RUN_COLUMNS = ["id", "source", "started_at", "finished_at", "duration_seconds", "status", "pages_fetched",
+               "articles_new", "articles_duplicate", "articles_skipped", "skip_reasons", "errors", "message"]
 
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
-
-
-def _styled(status: str) -> str:
-    style = STATUS_STYLES.get(status)
-    return f"[{style}]{status}[/]" if style else status
-
-
-def _json_default(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {value!r}")
 
 
 @app.command()
@@ -44,7 +32,7 @@ def runs(
     failed: Annotated[bool, typer.Option("--failed", help="Only failed and timed-out runs.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_STORE_INT, help="Newest runs shown.")] = 20,
     show_errors: Annotated[bool, typer.Option("--errors", help="List each run's first errors (URL: reason).")] = False,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="table for people (plain aligned text in a pipe); json, jsonl, csv for programs.")] = ListFormat.table,
     db: DbOption = None,
 ) -> None:
     """Crawl runs, newest first: status, counts, skip reasons, errors (times in UTC)."""
@@ -53,32 +41,40 @@ def runs(
 
     url = open_store(db, must_exist=True)
     with session_factory(url, for_writing=False)() as session:
-        records = list_runs(session, sources=source, failed_only=failed, limit=limit, with_stats=fmt is OutputFormat.json)
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps([asdict(r) for r in records], default=_json_default, ensure_ascii=False, indent=2))
+        records = list_runs(session, sources=source, failed_only=failed, limit=limit,
+                            with_stats=fmt is not ListFormat.table)
+    if fmt is not ListFormat.table:
+        rows = [{**asdict(r), "duration_seconds": r.duration_seconds} for r in records]
+        write_records(rows, fmt, RUN_COLUMNS)
         return
     if not records:
         typer.echo("no runs recorded" + (" for " + ", ".join(source) if source else "") + (" that failed" if failed else ""))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("run", "source", "started (UTC)", "secs", "status", "pages", "new", "dup", "skipped", "errors", "message")
+    columns = [Column("run", justify="right"), Column("source"), Column("started (UTC)"),
+               Column("secs", justify="right"), Column("status"), Column("pages", justify="right"),
+               Column("new", justify="right"), Column("dup", justify="right"), Column("skipped"),
+               Column("errors", justify="right"), Column("message", wrap=True)]
+    rows = []
     for r in records:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(r.skip_reasons.items()))
-        secs = f"{r.duration_seconds:.0f}" if r.duration_seconds is not None else "-"
-        table.add_row(str(r.id), r.source, _when(r.started_at), secs, _styled(r.status), str(r.pages_fetched),
-                      str(r.articles_new), str(r.articles_duplicate),
-                      f"{r.articles_skipped}" + (f" ({reasons})" if reasons else ""), str(len(r.errors)),
-                      r.message or "")
-    console = Console()
-    console.print(table)
+        rows.append([str(r.id), r.source, _when(r.started_at), _seconds(r.duration_seconds), r.status,
+                     str(r.pages_fetched), str(r.articles_new), str(r.articles_duplicate),
+                     f"{r.articles_skipped}" + (f" ({reasons})" if reasons else ""), str(len(r.errors)),
+                     r.message or ""])
+    print_table(columns, rows, styles=[STATUS_STYLES.get(r.status, "") for r in records])
     if show_errors:
         for r in records:
             for error in r.errors[:ERRORS_SHOWN]:
-                console.print(f"run {r.id} {r.source}: {error.get('url')}: {error.get('reason')}", markup=False)
+                typer.echo(f"run {r.id} {r.source}: {error.get('url')}: {error.get('reason')}")
             if len(r.errors) > ERRORS_SHOWN:
-                console.print(f"run {r.id} {r.source}: ... and {len(r.errors) - ERRORS_SHOWN} more (--format json)")
+                typer.echo(f"run {r.id} {r.source}: ... and {len(r.errors) - ERRORS_SHOWN} more (--format json)")
+
+
+def _seconds(value: float | None) -> str:
+    """A run's duration: tenths under ten seconds (a quick crawl is not "0"), whole seconds above."""
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
 def _ratio(value: float | None) -> str:
@@ -92,7 +88,7 @@ def _per_run(value: float | None) -> str:
 @app.command()
 def health(
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="table for people (plain aligned text in a pipe); json, jsonl, csv for programs.")] = ListFormat.table,
     failures: Annotated[int, typer.Option("--failures", min=1, max=MAX_STORE_INT,
                                           help="Failed runs in a row that make a source unhealthy.")] = 2,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems (nothing when all is well): "
@@ -121,28 +117,27 @@ def health(
         fail("no enabled sources: declare some in a sources file (--sources-file)")
     url = open_store(db, must_exist=True)
     report = health_report(url, chosen, policy=HealthPolicy(failures_unhealthy=failures))
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps([h.to_json() for h in report], ensure_ascii=False, indent=2))
+    if fmt is not ListFormat.table:
+        records = [h.to_json() for h in report]
+        write_records(records, fmt, list(records[0]) if records else [])
     elif quiet:
         for h in report:
             for problem in h.problems:
                 typer.echo(f"{h.source}: unhealthy: {problem}")
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table("source", "health", "runs", "last run (UTC)", "last success (UTC)", "fails",
-                      "new/run recent", "usual", "yield recent", "usual")
-        for h in report:
-            table.add_row(h.source, _styled(h.status), str(h.runs), _when(h.last_run_at), _when(h.last_success_at),
-                          str(h.consecutive_failures), _per_run(h.new_per_run_recent), _per_run(h.new_per_run_usual),
-                          _ratio(h.yield_recent), _ratio(h.yield_usual))
-        console = Console()
-        console.print(table)
+        columns = [Column("source"), Column("health"), Column("runs", justify="right"), Column("last run (UTC)"),
+                   Column("last success (UTC)"), Column("fails", justify="right"),
+                   Column("new/run recent", justify="right"), Column("usual", justify="right"),
+                   Column("yield recent", justify="right"), Column("usual", justify="right")]
+        print_table(columns, [[h.source, h.status, str(h.runs), _when(h.last_run_at), _when(h.last_success_at),
+                               str(h.consecutive_failures), _per_run(h.new_per_run_recent),
+                               _per_run(h.new_per_run_usual), _ratio(h.yield_recent), _ratio(h.yield_usual)]
+                              for h in report],
+                    styles=[STATUS_STYLES.get(h.status, "") for h in report])
         for h in report:
             for problem in h.problems:
-                console.print(f"{h.source}: unhealthy: {problem}", markup=False)
+                typer.echo(f"{h.source}: unhealthy: {problem}")
             for warning in h.warnings:
-                console.print(f"{h.source}: warning: {warning}", markup=False)
+                typer.echo(f"{h.source}: warning: {warning}")
     if any_unhealthy(report):
         raise typer.Exit(EXIT_FAILED)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from enum import Enum
 from typing import Annotated, Iterator
@@ -13,6 +12,7 @@ import typer
 
 from crawler.cli.app import DbOption, app
 from crawler.cli.filters import SearchRequest, run_query, with_search_filters
+from crawler.cli.output import Column, print_table as print_listing, quiet_broken_pipe, say_count
 
 SEARCH_LIMIT = 20  # one screen of results when --limit is not given
 TABLE_DATE = "%Y-%m-%d %H:%M"
@@ -23,18 +23,6 @@ class OutputFormat(str, Enum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
-
-
-@contextmanager
-def quiet_broken_pipe() -> Iterator[None]:
-    """End quietly when the reader of stdout goes away (`expowatch search ... | head`)."""
-    try:
-        yield
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout again at exit
-        raise typer.Exit(0)
 
 
 def write_records(records, fmt: str, out, columns) -> int:
@@ -52,17 +40,21 @@ def local_time(value: datetime | None, zone: tzinfo) -> str:
 
 
 def print_table(hits, zone: tzinfo, total: int, offset: int) -> None:
-    """The hits as a table for a person at a terminal, and how many there are in all."""
-    from rich.console import Console
-    from rich.table import Table
+    """The hits as a table for a person (slug, source and URL whole; titles wrap), and how many there are."""
+    columns = [Column("id", justify="right"), Column("published"), Column("source"), Column("events"),
+               Column("title", wrap=True), Column("url")]
+    print_listing(columns, [[str(h.id), local_time(h.published_at, zone), h.source, "\n".join(h.events),
+                             h.title or "", h.url] for h in hits])
+    typer.echo(shown_of_total(len(hits), total, offset), err=True)
 
-    table = Table("id", "published", "source", "events", "title", "url", highlight=False)
-    for h in hits:
-        table.add_row(str(h.id), local_time(h.published_at, zone), h.source, "\n".join(h.events),
-                      h.title or "", h.url)
-    Console(soft_wrap=False).print(table)
-    shown = f"{offset + 1}-{offset + len(hits)}" if hits else "none"
-    typer.echo(f"{shown} of {total} matching articles", err=True)
+
+def shown_of_total(shown: int, total: int, offset: int) -> str:
+    """'1-20 of 48 matching articles', 'no matching articles', 'none of 48 matching articles past --offset 50'."""
+    if shown:
+        return f"{offset + 1}-{offset + shown} of {say_count(total, 'matching article')}"
+    if total:
+        return f"none of {say_count(total, 'matching article')} past --offset {offset}"
+    return "no matching articles"
 
 
 @app.command()

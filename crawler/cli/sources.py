@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from enum import Enum
 from typing import Annotated
 
 import typer
 
-from crawler.cli.app import MAX_STORE_INT, ListFormat, SourcesFileOption, app, fail
+from crawler.cli.app import MAX_STORE_INT, SourcesFileOption, app, fail
+from crawler.cli.output import Column, ListFormat, print_table, write_records
+
+FORMAT_HELP = "table for people (plain aligned text in a pipe); json, jsonl, csv for programs."
 
 sources_app = typer.Typer(help="Sources: list the registry, dry-run one source.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
@@ -16,7 +20,7 @@ app.add_typer(sources_app, name="sources")
 
 def chosen_sources(registry, names: list[str] | None, *, doing: str) -> list[str]:
     """The named sources (default: every enabled one), or one clear error and exit 1."""
-    names = names or [s.name for s in registry.values() if s.enabled]
+    names = list(dict.fromkeys(names)) if names else [s.name for s in registry.values() if s.enabled]  # each once
     unknown = [n for n in names if n not in registry]
     if unknown:
         fail(f"unknown source {unknown[0]!r} (known: {', '.join(registry) or 'none'}; see `expowatch sources list`)")
@@ -35,24 +39,32 @@ def load_registry(sources_file: str | None):
         fail(str(exc))
 
 
+SOURCE_COLUMNS = ["name", "enabled", "language", "schedule", "homepage", "feeds", "sitemaps", "list_pages", "event"]
+
+
+class CheckFormat(str, Enum):
+    """--format of `sources check`: a report, not a listing."""
+
+    table = "table"
+    json = "json"
+
+
 @sources_app.command("list")
 def list_sources(
     sources_file: SourcesFileOption = None,
-    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help=FORMAT_HELP)] = ListFormat.table,
 ) -> None:
     """List every known source (built-in and from the sources file)."""
     registry = load_registry(sources_file)
-    if fmt is ListFormat.json:
-        typer.echo(json.dumps([dataclasses.asdict(s) for s in registry.values()], indent=2, ensure_ascii=False))
+    if fmt is not ListFormat.table:
+        records = [dataclasses.asdict(s) for s in registry.values()]
+        write_records(records, fmt, [c for c in SOURCE_COLUMNS if not records or c in records[0]])
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("name", "enabled", "lang", "schedule", "discovery", "homepage")
-    for s in registry.values():
-        discovery = f"{len(s.feeds)} feed, {len(s.sitemaps)} sitemap, {len(s.list_pages)} list"
-        table.add_row(s.name, "yes" if s.enabled else "no", s.language or "", s.schedule, discovery, s.homepage or "")
-    Console().print(table)
+    columns = [Column("name"), Column("enabled"), Column("lang"), Column("schedule"), Column("discovery"),
+               Column("event"), Column("homepage")]
+    print_table(columns, [[s.name, "yes" if s.enabled else "no", s.language or "", s.schedule,
+                           f"{len(s.feeds)} feed, {len(s.sitemaps)} sitemap, {len(s.list_pages)} list",
+                           s.event or "", s.homepage or ""] for s in registry.values()])
 
 
 @sources_app.command("check")
@@ -60,7 +72,8 @@ def check(
     name: Annotated[str, typer.Argument(help="The source to try.")],
     sources_file: SourcesFileOption = None,
     limit: Annotated[int, typer.Option(min=1, max=MAX_STORE_INT, help="How many articles to fetch and extract.")] = 3,
-    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table for people, json for programs.")]
+        = CheckFormat.table,
 ) -> None:
     """Dry run: discover, fetch and extract the first few articles and print what would be stored.
 
@@ -73,7 +86,7 @@ def check(
     if name not in registry:
         fail(f"unknown source {name!r} (known: {', '.join(registry) or 'none'}; see `expowatch sources list`)")
     report = check_source(name, sources_file, limit)
-    if fmt is ListFormat.json:
+    if fmt is CheckFormat.json:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
         print_report(report)
@@ -86,6 +99,14 @@ def check(
             why = "no article could be extracted"
         first = f"; {report.errors[0]['url']}: {report.errors[0]['reason']}" if report.errors else ""
         fail(f"source {name}: check failed: {why}{first}")
+
+
+def describe_tag(tag: dict) -> str:
+    """One event tag as a line: slug, role, edition and year, and the evidence matched."""
+    edition = ", ".join(p for p in (f"edition {tag['edition']}" if tag.get("edition") else "",
+                                     str(tag["year"]) if tag.get("year") else "") if p)
+    matches = ", ".join(dict.fromkeys(repr(e.get("match")) for e in tag.get("evidence", []) if e.get("match")))
+    return " ".join(p for p in (tag["event"], tag["role"], edition, f"(matched {matches})" if matches else "") if p)
 
 
 def print_report(report) -> None:
@@ -102,8 +123,8 @@ def print_report(report) -> None:
         typer.echo(f"  title:     {article.title or '(none)'}")
         typer.echo(f"  published: {published}")
         typer.echo(f"  language:  {article.language or '?'}   text: {article.chars} characters")
-        if article.events:
-            typer.echo(f"  events:    {', '.join(article.events)}")
+        for i, tag in enumerate(article.events):
+            typer.echo(f"  {'events:' if i == 0 else '':<11}{describe_tag(tag)}")
         typer.echo(f"  text:      {article.excerpt}")
     if report.errors:
         typer.echo("")
