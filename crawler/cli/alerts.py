@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from crawler.cli.app import DbOption, ListFormat, SourcesFileOption, app, fail, open_store, redact
+from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store, redact
+from crawler.cli.output import ListFormat
 
 alerts_app = typer.Typer(help="Alerts: new matching articles and source health, sent through Apprise.",
                          no_args_is_help=True)
