@@ -34,6 +34,15 @@ def postgres_server():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def replica():
+    """The replica web on 127.0.0.1, shared by a module's tests (a module may define its own per test)."""
+    from crawler.replica import ReplicaWeb
+
+    with ReplicaWeb() as web:
+        yield web
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite store file for one test."""
@@ -71,3 +80,16 @@ def run_cli(cli_env):
         return proc
 
     return run
+
+
+# Fixtures that make a test end-to-end: a CLI process, a real PostgreSQL or Redis server.
+END_TO_END_FIXTURES = frozenset({"run_cli", "cli_env", "postgres_server", "redis_server", "redis_url"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on a CLI process, PostgreSQL or Redis join the `integration` tier (`-m "not integration"` skips them)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        on_postgres = "postgresql" in getattr(getattr(item, "callspec", None), "params", {}).values()
+        if on_postgres or fixtures & END_TO_END_FIXTURES:
+            item.add_marker(pytest.mark.integration)

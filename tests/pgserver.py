@@ -15,9 +15,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
+
+from waiting import wait_until
 
 START_TIMEOUT_S = 60.0
 TEST_SERVER_SETTINGS = {
@@ -102,19 +103,19 @@ class TemporaryPostgres:
         return self
 
     def _wait_ready(self) -> None:
+        wait_until(self._accepts_connections, "postgres to accept connections", timeout=START_TIMEOUT_S,
+                   error=PostgresUnavailable)
+
+    def _accepts_connections(self) -> bool:
         import psycopg
 
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if self.process.poll() is not None:
-                raise PostgresUnavailable(f"postgres exited: {(self.root / 'server.log').read_text()[-2000:]}")
-            try:
-                psycopg.connect(self.dsn("postgres"), connect_timeout=2).close()
-                return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise PostgresUnavailable("postgres did not accept connections in time") from None
-                time.sleep(0.05)  # polling for readiness: the server gives no other signal
+        if self.process.poll() is not None:
+            raise PostgresUnavailable(f"postgres exited: {(self.root / 'server.log').read_text()[-2000:]}")
+        try:
+            psycopg.connect(self.dsn("postgres"), connect_timeout=2).close()
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def dsn(self, database: str) -> str:
         return f"postgresql://expowatch@127.0.0.1:{self.port}/{database}"

@@ -9,19 +9,14 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from crawler.replica import ReplicaWeb
 from crawler.urls import canonical_url
 from storage.engine import session_factory
 from storage.migrate import upgrade
 from storage.models import Article, ArticleUrl, Base, SourceRow
 
+pytestmark = pytest.mark.integration
+
 QUERIES = ["Tianjin", "World Internet Conference", "智能", "Smart China Expo", "robots"]
-
-
-@pytest.fixture(scope="module")
-def replica():
-    with ReplicaWeb() as web:
-        yield web
 
 
 def search_json(run_cli, db: str, query: str) -> list[dict]:

@@ -31,6 +31,8 @@ from scheduler.service import open_job_store
 from scheduler.triggers import parse_schedule
 from storage.engine import session_factory
 
+pytestmark = pytest.mark.integration
+
 WAIT = 90  # seconds any single expected log line may take on a loaded CI machine
 
 
