@@ -35,9 +35,9 @@ from spiders.discovery import (
     read_feed,
     read_sitemap,
 )
-from spiders.httpcache import checked_at
 from spiders.sources import Source
 from storage.engine import resolve_db_url, session_factory
+from storage.httpcache import checked_at
 from storage.migrate import ensure_schema
 from storage.overview import previous_run_unfinished
 from storage.store import known_urls

@@ -16,7 +16,7 @@ from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from crawler.dedup import DEFAULT_THRESHOLD, Signature, band_hashes
+from storage.dedup import DEFAULT_THRESHOLD, Signature, band_hashes
 from storage.duplicates import find_near_duplicate, serialise_writers
 from storage.events import add_article_tags
 from storage.models import (
@@ -130,7 +130,7 @@ class ArticleRecord:
     extractor_version: str = ""
     raw_html_zlib: bytes | None = None  # compress_html(the page's raw bytes); None: no raw page kept
     http_charset: str | None = None
-    minhash: bytes | None = None  # crawler.dedup.Signature.to_bytes(); None: no near-duplicate check
+    minhash: bytes | None = None  # storage.dedup.Signature.to_bytes(); None: no near-duplicate check
 
 
 def store_article(session: Session, record: ArticleRecord, *, now: datetime | None = None,
@@ -233,7 +233,7 @@ def _add_urls(session: Session, record: ArticleRecord, article_id: int, relation
 
 
 def index_article(session: Session, article_id: int, bands: list[int]) -> None:
-    """Add an article's LSH band rows (crawler.dedup.band_hashes), so later copies find it (idempotent)."""
+    """Add an article's LSH band rows (storage.dedup.band_hashes), so later copies find it (idempotent)."""
     insert_many_or_ignore(session, MinhashBand.__table__, [
         {"band": band, "band_hash": value, "article_id": article_id} for band, value in enumerate(bands)
     ])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.dedup import title_numbers
 from crawler.events.mentions import parse_ordinal
+from storage.dedup import title_numbers
 from storage.numerals import chinese_number
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from conftest import BACKENDS
-from crawler.dedup import content_hash
 from crawler.events import EventTag, Evidence
+from storage.dedup import content_hash
 from storage.engine import session_factory
 from storage.events import replace_article_tags
 from storage.migrate import upgrade

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, inspect, select
 
-from crawler.dedup import content_hash
+from storage.dedup import content_hash
 from storage.engine import get_engine, session_factory
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import Article, ArticleUrl, CrawlRun
