@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from crawler.extract.extraction import ExtractedArticle, ExtractionHints, extract_article
 from storage.dedup import content_hash, text_signature
-from storage.store import compress_html
+from storage.rawhtml import compress_html
 
 
 @dataclass(frozen=True)

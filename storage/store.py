@@ -6,7 +6,6 @@ insert-or-ignore on a unique key, never check-then-insert.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -28,14 +27,9 @@ from storage.models import (
     SkippedPage,
     SourceRow,
 )
+from storage.rawhtml import compress_html  # noqa: F401  (re-exported: an ArticleRecord carries its output)
 
-RAW_HTML_COMPRESSION = 6  # zlib level: most of level 9's saving at a fraction of its CPU
 KNOWN_URL_BATCH = 500  # stays below SQLite's bound-parameter limit
-
-
-def compress_html(html: bytes) -> bytes:
-    """The stored form of a page's raw HTML (raw_pages.html_zlib)."""
-    return zlib.compress(html, RAW_HTML_COMPRESSION)
 
 
 def utcnow() -> datetime:

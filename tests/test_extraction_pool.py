@@ -9,7 +9,7 @@ from crawler.extract.extraction import ExtractionHints, extract_article
 from crawler.extraction_pool import ExtractionPool
 from crawler.page_work import PageTask
 from storage.dedup import content_hash, text_signature
-from storage.store import compress_html
+from storage.rawhtml import compress_html
 
 # A real selector whose cost grows with the square of the page: it compares,
 # for every paragraph, how many paragraphs come before and after it. On
