@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from crawler.runrecord import RUN_ID_ENV, SCHEDULER_PID_ENV
-from scheduler.records import RUNNING, end_run, get_run
 from spiders.sources import Source
 from storage.engine import session_factory
+from storage.runs import RUNNING, end_run, get_run
 from storage.store import ensure_source, start_run
 
 logger = logging.getLogger(__name__)
