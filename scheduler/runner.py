@@ -27,8 +27,8 @@ from typing import Mapping
 from crawler.runrecord import RUN_ID_ENV, SCHEDULER_PID_ENV
 from spiders.sources import Source
 from storage.engine import session_factory
-from storage.runs import RUNNING, end_run, get_run
-from storage.store import ensure_source, start_run
+from storage.runs import RUNNING, end_run, get_run, start_run
+from storage.store import ensure_source
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,11 @@
-"""Run records as plain data, and the thin query layer over the crawl_runs table.
+"""Crawl runs in one place: the verdict on a crawl, its crawl_runs row, and reading runs back.
 
-`expowatch runs` lists them; health (scheduler/health.py) judges them; the service
-opens a row before it starts a crawl and closes it when it had to end the crawl.
+A crawl's recorder (crawler/runrecord.py) opens a row when the spider opens and closes
+it with judge_run's verdict; the scheduler opens a row before it starts a crawl and
+closes it when it had to end the crawl; a distributed worker closes the runs of a dead
+worker. `expowatch runs` lists them, health (scheduler/health.py) judges them, a spider
+asks whether its source's last crawl ended ok. Functions take a Session; the caller owns
+the transaction.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, and_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import CrawlRun, SourceRow
@@ -19,6 +23,19 @@ from storage.store import utcnow
 FAILED_STATUSES = ("failed", "timeout")  # the crawl did not do its job
 COMPLETED_STATUSES = ("ok", "partial")  # the crawl ran and recorded what it found
 RUNNING = "running"
+INTERRUPTED = "interrupted: the crawl process ended before recording its result"
+
+
+def judge_run(*, close_reason: str, discovery_ok: int, discovery_failed: int,
+              articles_done: int, article_errors: int) -> tuple[str, str | None]:
+    """Status (ok / partial / failed) and a one-line message for a finished crawl."""
+    if discovery_ok == 0 and discovery_failed > 0:
+        return "failed", "source unreachable: no feed, sitemap or list page could be fetched"
+    if article_errors > 0 and articles_done == 0:
+        return "failed", "every article request failed"
+    if close_reason != "finished":
+        return "partial", f"crawl stopped early ({close_reason})"
+    return "ok", None
 
 
 @dataclass(frozen=True)
@@ -65,11 +82,16 @@ def _record(run: CrawlRun, name: str, *, with_stats: bool) -> RunRecord:
     )
 
 
+def _with_source(*columns) -> Select:
+    """crawl_runs rows with their source's name: the one join every reader of runs uses."""
+    return select(*columns).join(SourceRow, CrawlRun.source_id == SourceRow.id)
+
+
 def list_runs(session: Session, *, sources: Iterable[str] | None = None, failed_only: bool = False,
               since: datetime | None = None, limit: int | None = None,
               with_stats: bool = False) -> list[RunRecord]:
     """Runs, newest first, optionally of some sources, only failed ones, since a time, at most limit."""
-    query = select(CrawlRun, SourceRow.name).join(SourceRow, CrawlRun.source_id == SourceRow.id)
+    query = _with_source(CrawlRun, SourceRow.name)
     if sources is not None:
         query = query.where(SourceRow.name.in_(list(sources)))
     if failed_only:
@@ -92,11 +114,28 @@ def runs_by_source(session: Session, names: Iterable[str], *, since: datetime | 
 
 def get_run(session: Session, run_id: int) -> RunRecord | None:
     """One run by id, with its stats."""
-    row = session.execute(
-        select(CrawlRun, SourceRow.name).join(SourceRow, CrawlRun.source_id == SourceRow.id)
-        .where(CrawlRun.id == run_id)
-    ).first()
+    row = session.execute(_with_source(CrawlRun, SourceRow.name).where(CrawlRun.id == run_id)).first()
     return _record(row[0], row[1], with_stats=True) if row else None
+
+
+def start_run(session: Session, source_id: int) -> int:
+    """Open a crawl_runs row; runs of this source left 'running' by a killed process become failed."""
+    now = utcnow()
+    session.execute(
+        update(CrawlRun)
+        .where(and_(CrawlRun.source_id == source_id, CrawlRun.status == RUNNING))
+        .values(status="failed", finished_at=now, message=INTERRUPTED)
+    )
+    run = CrawlRun(source_id=source_id, started_at=now, status=RUNNING,
+                   skip_reasons={}, errors=[], stats={})
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_run(session: Session, run_id: int, **fields: Any) -> None:
+    """Close a crawl_runs row with its status, counts, errors and stats."""
+    session.execute(update(CrawlRun).where(CrawlRun.id == run_id).values(finished_at=utcnow(), **fields))
 
 
 def end_run(session: Session, run_id: int, status: str, message: str, *, only_if_running: bool = False) -> bool:
@@ -113,3 +152,29 @@ def end_run(session: Session, run_id: int, status: str, message: str, *, only_if
     session.execute(update(CrawlRun).where(CrawlRun.id == run_id, CrawlRun.finished_at.is_(None))
                     .values(finished_at=utcnow()))
     return bool(changed)
+
+
+def fail_running_runs(session: Session, run_ids: Iterable[int], message: str) -> None:
+    """Close as failed those of these runs still running (a distributed worker reaping a dead one's runs)."""
+    session.execute(update(CrawlRun).where(and_(CrawlRun.id.in_(list(run_ids)), CrawlRun.status == RUNNING))
+                    .values(status="failed", finished_at=utcnow(), message=message))
+
+
+def newest_runs(session: Session, names: Iterable[str], *, since: datetime) -> dict[str, RunRecord]:
+    """The newest run of each named source started at or after `since` (sources without one left out)."""
+    rows = session.execute(_with_source(CrawlRun, SourceRow.name)
+                           .where(SourceRow.name.in_(list(names)), CrawlRun.started_at >= since).order_by(CrawlRun.id))
+    return {name: _record(run, name, with_stats=False) for run, name in rows}
+
+
+def previous_run_unfinished(session: Session, source: str, *, exclude_run_id: int | None = None) -> bool:
+    """True when the source's last crawl did not end ok: killed (still 'running'), cut short or failed.
+
+    A crawl after such a run pages to the end of its list pages, so articles the
+    interrupted run never reached are found even though the first pages look known.
+    """
+    stmt = _with_source(CrawlRun.status).where(SourceRow.name == source)
+    if exclude_run_id is not None:
+        stmt = stmt.where(CrawlRun.id != exclude_run_id)
+    status = session.scalar(stmt.order_by(CrawlRun.id.desc()).limit(1))
+    return status is not None and status != "ok"

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Iterable
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,6 @@ from storage.events import add_article_tags
 from storage.models import (
     Article,
     ArticleUrl,
-    CrawlRun,
     MinhashBand,
     RawPage,
     SkippedPage,
@@ -238,26 +237,3 @@ def record_skipped_page(session: Session, source_id: int, url: str, reason: str)
     insert_or_ignore(session, SkippedPage.__table__, {
         "url": url, "source_id": source_id, "reason": reason, "first_seen_at": utcnow(),
     })
-
-
-INTERRUPTED = "interrupted: the crawl process ended before recording its result"
-
-
-def start_run(session: Session, source_id: int) -> int:
-    """Open a crawl_runs row; runs of this source left 'running' by a killed process become failed."""
-    now = utcnow()
-    session.execute(
-        update(CrawlRun)
-        .where(and_(CrawlRun.source_id == source_id, CrawlRun.status == "running"))
-        .values(status="failed", finished_at=now, message=INTERRUPTED)
-    )
-    run = CrawlRun(source_id=source_id, started_at=now, status="running",
-                   skip_reasons={}, errors=[], stats={})
-    session.add(run)
-    session.flush()
-    return run.id
-
-
-def finish_run(session: Session, run_id: int, **fields: Any) -> None:
-    """Close a crawl_runs row with its status, counts, errors and stats."""
-    session.execute(update(CrawlRun).where(CrawlRun.id == run_id).values(finished_at=utcnow(), **fields))

@@ -141,7 +141,8 @@ def test_a_crawl_after_an_unfinished_run_pages_to_the_end(replica, sources_file,
     expected = {canonical_url(e.url) for e in expected_for(replica, site)}
     assert page_one and page_one < expected
     if not last_run_finished:
-        from storage.store import ensure_source, start_run
+        from storage.runs import start_run
+        from storage.store import ensure_source
 
         with session_factory(db_url).begin() as session:  # what a crawl killed mid-way leaves behind
             start_run(session, ensure_source(session, site))

@@ -13,8 +13,8 @@ from crawler.cli import app
 from storage.engine import session_factory
 from storage.migrate import upgrade
 from storage.models import CrawlRun
-from storage.runs import end_run
-from storage.store import ensure_source, finish_run, start_run, utcnow
+from storage.runs import end_run, finish_run, start_run
+from storage.store import ensure_source, utcnow
 
 WIDE = {"COLUMNS": "250"}  # rich tables would wrap at 80 columns
 

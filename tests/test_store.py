@@ -11,13 +11,12 @@ from storage.dedup import content_hash
 from storage.engine import get_engine, session_factory
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import Article, ArticleUrl, CrawlRun
+from storage.runs import finish_run, start_run
 from storage.store import (
     ArticleRecord,
     compress_html,
     ensure_source,
-    finish_run,
     known_urls,
-    start_run,
     store_article,
 )
 
