@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from crawler.dedup import DEFAULT_THRESHOLD, Signature, band_hashes, content_hash, text_signature  # noqa: E402
+from storage.dedup import DEFAULT_THRESHOLD, Signature, band_hashes, content_hash, text_signature  # noqa: E402
 from storage.duplicates import _SHINGLE_CACHE  # noqa: E402
 from storage.engine import dispose_engines, session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402

@@ -7,31 +7,16 @@ sources at once); the scheduler starts each crawl as a subprocess.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
-from sqlalchemy import select
 
 from storage.engine import session_factory
-from storage.models import CrawlRun, SourceRow
+from storage.runs import RunRecord, newest_runs
 from storage.store import utcnow
 
-
-@dataclass(frozen=True)
-class RunSummary:
-    """The recorded outcome of one source's crawl."""
-
-    source: str
-    status: str
-    articles_new: int
-    articles_duplicate: int
-    articles_skipped: int
-    pages_fetched: int
-    errors: list[dict[str, str]]
-    skip_reasons: dict[str, int]
-    message: str | None
+RunSummary = RunRecord  # the recorded outcome of one source's crawl (one type for runs: storage/runs.py)
 
 
 def crawl_settings(*, db_url: str, sources_file: str | None = None, events_file: str | None = None,
@@ -81,21 +66,8 @@ def run_crawl(names: list[str], settings: Settings) -> list[RunSummary]:
 
 def recorded_runs(db_url: str, names: list[str], *, since) -> list[RunSummary]:
     """The newest run of each named source started at or after `since`."""
-    summaries: dict[str, RunSummary] = {}
     with session_factory(db_url)() as session:
-        rows = session.execute(
-            select(CrawlRun, SourceRow.name)
-            .join(SourceRow, CrawlRun.source_id == SourceRow.id)
-            .where(SourceRow.name.in_(names), CrawlRun.started_at >= since)
-            .order_by(CrawlRun.id)
-        ).all()
-    for run, name in rows:
-        summaries[name] = RunSummary(
-            source=name, status=run.status, articles_new=run.articles_new,
-            articles_duplicate=run.articles_duplicate, articles_skipped=run.articles_skipped,
-            pages_fetched=run.pages_fetched, errors=list(run.errors or []),
-            skip_reasons=dict(run.skip_reasons or {}), message=run.message,
-        )
-    return [summaries.get(name) or RunSummary(name, "failed", 0, 0, 0, 0, [], {},
-                                               "the crawl ended without recording a run")
+        newest = newest_runs(session, names, since=since)
+    return [newest.get(name) or RunRecord(id=0, source=name, started_at=since, finished_at=None, status="failed",
+                                          message="the crawl ended without recording a run")
             for name in names]

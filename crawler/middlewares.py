@@ -23,8 +23,8 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
 from scrapy.utils.asyncio import call_later, sleep
 from scrapy.utils.response import response_status_message
-from spiders.httpcache import load_validators, save_validators
 from storage.engine import resolve_db_url, session_factory
+from storage.httpcache import load_validators, save_validators
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from crawler.dedup import content_hash, text_signature
 from crawler.extract.extraction import ExtractedArticle, ExtractionHints, extract_article
-from storage.store import compress_html
+from storage.dedup import content_hash, text_signature
+from storage.rawhtml import compress_html
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ProcessedPage:
     article: ExtractedArticle
     tags: list = field(default_factory=list)  # crawler.events.EventTag
     content_hash: str | None = None
-    minhash: bytes | None = None  # crawler.dedup.Signature.to_bytes()
+    minhash: bytes | None = None  # storage.dedup.Signature.to_bytes()
     html_zlib: bytes | None = field(default=None, repr=False)
 
 

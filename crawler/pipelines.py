@@ -14,7 +14,6 @@ from functools import partial
 from scrapy import signals
 from scrapy.exceptions import DropItem
 
-from crawler.dedup import DEFAULT_THRESHOLD
 from crawler.events import EVENTS_ENV_VAR, TAGGER_VERSION, load_taxonomy
 from crawler.extract.extraction import EXTRACTOR_VERSION
 from crawler.extract.quality import CAPPED_WARNING
@@ -24,6 +23,7 @@ from crawler.items import FetchedPage
 from crawler.page_work import PageTask
 from crawler.urls import canonical_url, page_canonical_url
 from crawler.workers import extraction_pool, store_writer
+from storage.dedup import DEFAULT_THRESHOLD
 from storage.engine import resolve_db_url, session_factory
 from storage.store import ArticleRecord, ensure_source, record_skipped_page, store_tagged_article
 

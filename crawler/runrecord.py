@@ -1,4 +1,7 @@
-"""Records each crawl as a crawl_runs row built from Scrapy's stats, and judges its status."""
+"""Records each crawl as a crawl_runs row built from Scrapy's stats, judged by storage.runs.judge_run.
+
+judge_run is importable from here too (storage/runs.py is where runs are judged, recorded and read).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from twisted.internet import task
 
 from storage.engine import resolve_db_url, session_factory
 from storage.models import CrawlRun
-from storage.store import ensure_source, finish_run, start_run, utcnow
+from storage.runs import finish_run, is_store_error, judge_run, start_run, store_error_message
+from storage.store import ensure_source, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -28,42 +32,6 @@ RUN_ID_ENV = "EXPOWATCH_RUN_ID"
 SCHEDULER_PID_ENV = "EXPOWATCH_SCHEDULER_PID"
 SCHEDULER_CHECK_SECONDS = 1.0  # how often a scheduled crawl looks for its scheduler: cheap (getppid)
 SCHEDULER_GONE = "scheduler_gone"  # the close reason then (the run is recorded as partial)
-
-
-STORE_ERROR_HINT = ("check it with `sqlite3 FILE 'PRAGMA integrity_check'` (PostgreSQL: its server log) "
-                    "and restore it from a backup if it is damaged")
-
-
-def is_store_error(error: BaseException) -> bool:
-    """True for an error of the store itself (a malformed SQLite file, a lost database connection)."""
-    from sqlalchemy.exc import DatabaseError
-
-    if isinstance(error, DatabaseError):
-        return True
-    import sqlite3
-
-    return isinstance(error, sqlite3.DatabaseError)
-
-
-def store_error_message(error: BaseException) -> str:
-    """One line for a store error: what the database said (the run's message adds what to do about it)."""
-    reason = getattr(error, "orig", None) or error
-    first = (str(reason).strip().splitlines() or [type(reason).__name__])[0]
-    return f"store error: {first}"
-
-
-def judge_run(*, close_reason: str, discovery_ok: int, discovery_failed: int,
-              articles_done: int, article_errors: int, store_error: str | None = None) -> tuple[str, str | None]:
-    """Status (ok / partial / failed) and a one-line message for a finished crawl."""
-    if store_error:
-        return "failed", f"{store_error}; {STORE_ERROR_HINT}"
-    if discovery_ok == 0 and discovery_failed > 0:
-        return "failed", "source unreachable: no feed, sitemap or list page could be fetched"
-    if article_errors > 0 and articles_done == 0:
-        return "failed", "every article request failed"
-    if close_reason != "finished":
-        return "partial", f"crawl stopped early ({close_reason})"
-    return "ok", None
 
 
 def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:

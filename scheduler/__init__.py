@@ -5,8 +5,7 @@
     jobs.py      the module-level function the stored jobs call
     runner.py    CrawlRunner: `expowatch crawl SOURCE` subprocesses, timeout, global limit
     lock.py      one scheduler per store (flock beside SQLite, advisory lock on PostgreSQL)
-    records.py   run records as plain data and their queries
-    health.py    source health: a pure judgement over run records
+    health.py    source health: a pure judgement over run records (storage/runs.py reads them)
     monitor.py   health of the declared sources from the store
 
 See docs/scheduling.md.

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from scheduler.records import RUNNING, RunRecord
+from storage.runs import RUNNING, RunRecord
 
 OK, WARNING, UNHEALTHY, NEW = "ok", "warning", "unhealthy", "new"
 # Skip reasons a whole site produces when its pages change (client-side rendering, a consent

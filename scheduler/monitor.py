@@ -8,10 +8,10 @@ from typing import Iterable
 from sqlalchemy.orm import Session
 
 from scheduler.health import HealthPolicy, SourceHealth, assess_source
-from scheduler.records import runs_by_source
 from scheduler.triggers import interval_of, parse_schedule
 from spiders.sources import Source
 from storage.engine import session_factory
+from storage.runs import runs_by_source
 
 # Runs older than this do not count: enough history for a source's rhythm (a few months),
 # without reading years of rows on every check.

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from crawler.runrecord import RUN_ID_ENV, SCHEDULER_PID_ENV
-from scheduler.records import RUNNING, end_run, get_run
 from spiders.sources import Source
 from storage.engine import session_factory
-from storage.store import ensure_source, start_run
+from storage.runs import RUNNING, end_run, get_run, start_run
+from storage.store import ensure_source
 
 logger = logging.getLogger(__name__)
 

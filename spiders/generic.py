@@ -39,11 +39,11 @@ from spiders.discovery import (
     robots_sitemaps,
     robots_url,
 )
-from spiders.httpcache import checked_at
 from spiders.sources import Source
 from storage.engine import resolve_db_url, session_factory
+from storage.httpcache import checked_at
 from storage.migrate import ensure_schema
-from storage.overview import previous_run_unfinished
+from storage.runs import previous_run_unfinished
 from storage.store import known_urls
 
 # Request meta keys (besides crawler.middlewares.KIND).

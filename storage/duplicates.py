@@ -1,6 +1,6 @@
 """Near-duplicate clusters in the store: LSH band lookups, confirmation, and cluster queries.
 
-An article's MinHash is cut into bands (crawler.dedup.band_hashes) and one row per band
+An article's MinHash is cut into bands (storage.dedup.band_hashes) and one row per band
 goes into minhash_bands. A new article's candidates are the articles sharing a band: a
 few indexed lookups whatever the size of the store. Each candidate is then confirmed on
 the texts themselves, with the template its source repeats on every page set aside, and
@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
-from crawler.dedup import (
+from storage.dedup import (
     BANDS,
     DEFAULT_THRESHOLD,
     Signature,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Article, ArticleEvent, ArticleUrl, CrawlRun, SkippedPage, SourceRow
+from storage.models import Article, ArticleEvent, ArticleUrl, SkippedPage, SourceRow
 
 
 @dataclass
@@ -44,17 +44,3 @@ def store_overview(session: Session) -> StoreOverview:
     ).all()))
     return StoreOverview(articles=articles, stories=articles - near, per_source=per_source, per_event=per_event,
                          near_copies=near, exact_copies=exact, skipped=dict(skipped))
-
-
-
-def previous_run_unfinished(session: Session, source: str, *, exclude_run_id: int | None = None) -> bool:
-    """True when the source's last crawl did not end ok: killed (still 'running'), cut short or failed.
-
-    A crawl after such a run pages to the end of its list pages, so articles the
-    interrupted run never reached are found even though the first pages look known.
-    """
-    stmt = select(CrawlRun.status).join(SourceRow, CrawlRun.source_id == SourceRow.id).where(SourceRow.name == source)
-    if exclude_run_id is not None:
-        stmt = stmt.where(CrawlRun.id != exclude_run_id)
-    status = session.scalar(stmt.order_by(CrawlRun.id.desc()).limit(1))
-    return status is not None and status != "ok"

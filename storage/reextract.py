@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.models import Article, RawPage, SourceRow
+from storage.rawhtml import decompress_html
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def stored_pages(session: Session, *, source: str | None = None, after_id: int =
     )
     if source:
         stmt = stmt.where(SourceRow.name == source)
-    return [StoredPage(row[0], row[1], row[2], row[3], zlib.decompress(row[4])) for row in session.execute(stmt)]
+    return [StoredPage(row[0], row[1], row[2], row[3], decompress_html(row[4])) for row in session.execute(stmt)]
 
 
 @dataclass(frozen=True)

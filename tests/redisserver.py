@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from pgserver import free_port, stop_server
+from waiting import wait_until
 
 START_TIMEOUT_S = 20.0
 
@@ -54,21 +54,21 @@ class TemporaryRedis:
         return self
 
     def _wait_ready(self) -> None:
+        wait_until(self._accepts_connections, "redis-server to accept connections", timeout=START_TIMEOUT_S,
+                   error=RedisUnavailableForTests)
+
+    def _accepts_connections(self) -> bool:
         import redis
 
-        deadline = time.monotonic() + START_TIMEOUT_S
+        if self.process.poll() is not None:
+            raise RedisUnavailableForTests(f"redis-server exited: {(self.root / 'server.log').read_text()[-2000:]}")
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
-        while True:
-            if self.process.poll() is not None:
-                raise RedisUnavailableForTests(f"redis-server exited: {(self.root / 'server.log').read_text()[-2000:]}")
-            try:
-                client.ping()
-                client.close()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RedisUnavailableForTests("redis-server did not accept connections in time") from None
-                time.sleep(0.02)  # polling for readiness: the server gives no other signal
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+        finally:
+            client.close()
 
     def kill(self) -> None:
         """End the server at once (SIGKILL), as a crash would."""

@@ -7,26 +7,21 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import defaultdict
 
 import pytest
 from sqlalchemy import func, select
 
-from crawler.replica import ReplicaWeb
 from crawler.urls import canonical_url
 from storage.engine import session_factory
 from storage.migrate import upgrade
 from storage.models import Article, ArticleEvent, ArticleUrl, CrawlRun, MinhashBand, RawPage
+from waiting import wait_until
+
+pytestmark = pytest.mark.integration
 
 KILL_TRIALS = 20
 KILL_SEED = int(os.environ.get("EXPOWATCH_KILL_SEED", "20261123"))
-
-
-@pytest.fixture(scope="module")
-def replica():
-    with ReplicaWeb() as web:
-        yield web
 
 
 def crawl_args(sources_file, db_url: str) -> list[str]:
@@ -35,12 +30,13 @@ def crawl_args(sources_file, db_url: str) -> list[str]:
 
 def wait_until_crawling(db_url: str, crawl: subprocess.Popen) -> None:
     """Block until the crawl process has opened a run row (or has ended)."""
-    deadline = time.monotonic() + 60
-    while crawl.poll() is None and time.monotonic() < deadline:
+    def crawling_or_ended() -> bool:
+        if crawl.poll() is not None:
+            return True
         with session_factory(db_url)() as session:
-            if session.scalar(select(func.count()).select_from(CrawlRun).where(CrawlRun.status == "running")):
-                return
-        time.sleep(0.01)  # polling the store: the crawl process gives no other signal
+            return bool(session.scalar(select(func.count()).select_from(CrawlRun).where(CrawlRun.status == "running")))
+
+    wait_until(crawling_or_ended, "the crawl to open a run row", interval=0.01)
 
 
 def store_shape(db_url: str) -> dict[str, object]:

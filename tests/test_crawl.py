@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import datetime
 
 import pytest
@@ -17,6 +16,9 @@ from crawler.replica import ReplicaWeb
 from crawler.urls import canonical_url
 from storage.engine import session_factory
 from storage.models import Article, ArticleUrl, CrawlRun, SourceRow
+from waiting import wait_until
+
+pytestmark = pytest.mark.integration
 
 SITE = "wic-tianjin"  # list pages with pagination plus an RSS feed
 
@@ -81,11 +83,8 @@ def test_killed_crawl_reruns_to_every_article_exactly_once(replica, sources_file
 
     upgrade(db_url)
     crawl = subprocess.Popen(args, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not stored(db_url, SITE):  # wait for the first stored article, then kill
-        assert crawl.poll() is None, "crawl finished before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(lambda: stored(db_url, SITE), "the first stored article (then the crawl is killed)",
+               alive=lambda: crawl.poll() is None)
     crawl.send_signal(signal.SIGKILL)
     crawl.wait()
     assert 0 < len(stored(db_url, SITE)) < len(expected_for(replica, SITE))
@@ -142,7 +141,8 @@ def test_a_crawl_after_an_unfinished_run_pages_to_the_end(replica, sources_file,
     expected = {canonical_url(e.url) for e in expected_for(replica, site)}
     assert page_one and page_one < expected
     if not last_run_finished:
-        from storage.store import ensure_source, start_run
+        from storage.runs import start_run
+        from storage.store import ensure_source
 
         with session_factory(db_url).begin() as session:  # what a crawl killed mid-way leaves behind
             start_run(session, ensure_source(session, site))

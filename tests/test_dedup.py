@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from crawler.dedup import (
+from storage.dedup import (
     BANDS,
     MINHASH_SCHEME,
     MINHASH_SEED,

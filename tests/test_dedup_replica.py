@@ -13,6 +13,8 @@ from storage.duplicates import copies_of
 from storage.engine import session_factory
 from storage.models import Article, ArticleUrl, MinhashBand
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def replica():

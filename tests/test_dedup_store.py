@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, text
 
-from crawler.dedup import BANDS, DEFAULT_THRESHOLD, content_hash, jaccard, shingles, text_signature
+from storage.dedup import BANDS, DEFAULT_THRESHOLD, content_hash, jaccard, shingles, text_signature
 from storage.duplicates import SAME_SOURCE_MARGIN, canonical_id_of, copies_of, copy_counts, find_near_duplicate, is_canonical
 from storage.engine import session_factory
 from storage.migrate import upgrade

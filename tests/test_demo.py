@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from crawler.replica import ReplicaWeb
 from storage.engine import session_factory
 from storage.models import Article, ArticleEvent
+
+pytestmark = pytest.mark.integration
 
 
 def test_demo_crawls_twice_and_second_round_stores_only_the_new_articles(tmp_path, run_cli):

@@ -18,6 +18,8 @@ from crawler.urls import canonical_url
 from spiders.sources import load_sources_file
 from test_discovery_sites import expowatch
 
+pytestmark = pytest.mark.integration
+
 DISCOVERY = ("feed", "sitemap", "list")
 
 

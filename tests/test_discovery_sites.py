@@ -18,11 +18,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable
 
 import pytest
+from loopback import serve, stop
+from waiting import wait_until
+
+pytestmark = pytest.mark.integration
 
 Reply = tuple[int, dict[str, str], bytes]
 
@@ -58,10 +62,7 @@ class ScriptedSite:
                 pass
 
         self._lock = threading.Condition()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = serve(Handler)
 
     @property
     def base(self) -> str:
@@ -87,8 +88,7 @@ class ScriptedSite:
         assert arrived, f"{count} requests for {pattern} did not arrive within {timeout} s: {self.paths()}"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         with self._lock:
@@ -285,14 +285,6 @@ def stored_so_far(db: Path) -> int:
         return 0
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = STORE_WAIT) -> None:
-    """Poll an observable condition (the store, written by another process) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_a_killed_crawl_resumes_from_the_store(tmp_path, site, cli_env):
     """kill -9 mid-crawl; `scrapy crawl NAME` (a TOML source via EXPOWATCH_SOURCES) then fetches
     exactly the articles the store lacks and re-reads the list page (no validators were saved)."""
@@ -314,7 +306,7 @@ def test_a_killed_crawl_resumes_from_the_store(tmp_path, site, cli_env):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env)
     try:
         web.wait_for(r"/c/\d+\.html", 3)
-        wait_until(lambda: stored_so_far(db) == 2, "the first two articles to be stored")
+        wait_until(lambda: stored_so_far(db) == 2, "the first two articles to be stored", timeout=STORE_WAIT)
     finally:
         crawl.kill()
         crawl.wait()
@@ -361,7 +353,7 @@ def test_first_crawl_pages_past_a_list_page_the_feed_already_stored(tmp_path, si
         [sys.executable, "-m", "crawler.cli", "crawl", "--sources-file", str(sources), "--db", str(db)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=cli_env)
     try:
-        wait_until(lambda: stored_so_far(db) == 3, "the feed's three articles to be stored")
+        wait_until(lambda: stored_so_far(db) == 3, "the feed's three articles to be stored", timeout=STORE_WAIT)
     finally:
         release.set()
     _, stderr = crawl.communicate(timeout=180)

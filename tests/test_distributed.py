@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ from crawler.distributed.enqueue import enqueue_source
 from crawler.distributed.keys import WORKERS, connect, inflight_key
 from crawler.distributed.poison import POISONED_REASON, poisoned_entries
 from crawler.distributed.status import queue_status
-from crawler.replica import ReplicaWeb
 from crawler.urls import canonical_url
 from pgserver import free_port
 from redisserver import TemporaryRedis, redis_server, redis_url  # noqa: F401  (fixtures)
@@ -32,6 +30,9 @@ from storage.migrate import upgrade
 from storage.models import Article, ArticleUrl, SkippedPage
 from test_crash_safety import assert_no_half_written_rows, store_shape
 from test_discovery_sites import article_page, rss, site, source_toml  # noqa: F401  (site: fixture)
+from waiting import wait_until
+
+pytestmark = pytest.mark.integration
 
 # Three of the replica's sites: wire copies of the other two's releases (duplicates across
 # sources), a JavaScript-only page; half the replica, to keep the crawls short.
@@ -87,12 +88,6 @@ class Workers:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-
-
-@pytest.fixture(scope="module")
-def replica():
-    with ReplicaWeb() as web:
-        yield web
 
 
 @pytest.fixture(scope="module")
@@ -165,23 +160,23 @@ def worker_ids(redis_at: str, procs: list[subprocess.Popen]) -> dict[int, str]:
 
 
 def wait_until_registered(redis_at: str, procs: list[subprocess.Popen], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(worker_ids(redis_at, procs)) < len(procs):
-        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "workers did not start"
-        time.sleep(0.01)  # polling Redis: the workers give no other signal
+    wait_until(lambda: len(worker_ids(redis_at, procs)) == len(procs), "the workers to register", timeout=timeout,
+               interval=0.01, alive=lambda: all(p.poll() is None for p in procs))
 
 
 def wait_until_holding(redis_at: str, proc: subprocess.Popen, timeout: float = 60) -> str:
     """The id of the worker process proc once it holds requests in flight."""
     client = redis.Redis.from_url(redis_at)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
+
+    def holding() -> str | None:
         for raw in client.smembers(WORKERS):
             worker_id = raw.decode()
             if f":{proc.pid}:" in worker_id and client.hlen(inflight_key(worker_id)):
                 return worker_id
-        time.sleep(0.01)  # polling Redis: the worker gives no other signal
-    raise AssertionError(f"worker {proc.pid} never held a request (exit code {proc.poll()})")
+        return None
+
+    return wait_until(holding, f"worker {proc.pid} to hold a request", timeout=timeout, interval=0.01,
+                      alive=lambda: proc.poll() is None)
 
 
 def test_a_worker_killed_mid_run_loses_nothing(replica, reference, workers, pg_store, redis_url, tmp_path, cli_env):  # noqa: F811

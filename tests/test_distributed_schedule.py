@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 from sqlalchemy import func, select
 
@@ -10,6 +11,8 @@ from crawler.replica import ReplicaWeb
 from redisserver import redis_server, redis_url  # noqa: F401  (fixtures)
 from storage.engine import session_factory
 from storage.models import Article
+
+pytestmark = pytest.mark.integration
 
 
 def test_schedule_once_in_distributed_mode_queues_each_due_source_once(tmp_path, sqlite_url, redis_url, run_cli):

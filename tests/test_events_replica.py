@@ -16,6 +16,8 @@ from crawler.events.evaluation import check_article, whole_page_text
 from crawler.replica import ReplicaWeb
 from crawler.replica.catalog import Entry, body_text, load_catalog
 
+pytestmark = pytest.mark.integration
+
 SITES, ENTRIES = load_catalog()
 ARTICLES = [e for e in ENTRIES if e.kind == "article"]
 

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from crawler.dedup import content_hash
 from crawler.replica.catalog import body_text, load_catalog
 from crawler.replica.synthetic import generate_entries
+from storage.dedup import content_hash
 from storage.engine import session_factory
 from storage.exports import decoders_for, read_csv
 from storage.migrate import upgrade

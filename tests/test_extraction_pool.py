@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from html_pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, page, paragraphs
 
-from crawler.dedup import content_hash, text_signature
 from crawler.extract.extraction import ExtractionHints, extract_article
 from crawler.extraction_pool import ExtractionPool
 from crawler.page_work import PageTask
-from storage.store import compress_html
+from storage.dedup import content_hash, text_signature
+from storage.rawhtml import compress_html
 
 # A real selector whose cost grows with the square of the page: it compares,
 # for every paragraph, how many paragraphs come before and after it. On

@@ -18,6 +18,8 @@ from replica_cases import ReplicaCase, catalog_ids, replica_cases
 from crawler.extract.extraction import ExtractedArticle, ExtractionHints, extract_article
 from crawler.replica import ReplicaWeb
 
+pytestmark = pytest.mark.integration
+
 ARTICLE_IDS = catalog_ids("article")
 NON_ARTICLE_IDS = [case for case in catalog_ids() if case not in ARTICLE_IDS]
 # What extraction says about a page that is not an article, by replica entry kind.

@@ -9,7 +9,7 @@ from itertools import count
 import pytest
 
 from scheduler.health import NEW, OK, UNHEALTHY, WARNING, HealthPolicy, any_unhealthy, assess_source
-from scheduler.records import RunRecord
+from storage.runs import RunRecord
 
 START = datetime(2024, 6, 1, 0, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)

@@ -29,7 +29,7 @@ from hostile_server import (
     write_sources,
 )
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 CRAWL_TIMEOUT = 90  # seconds: far above the ~15 s a crawl takes; a hang fails instead of stalling CI
 MAX_RSS_MB = 600  # a crawl runs in ~250 MB; an inflated bomb (1 GiB) or billion laughs would not fit

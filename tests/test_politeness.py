@@ -10,6 +10,8 @@ import pytest
 
 from test_discovery_sites import ScriptedSite, article_page, expowatch, html, rss, source_toml
 
+pytestmark = pytest.mark.integration  # one crawl in a subprocess serves the module
+
 ARTICLE = r"/a/\d+\.html"
 CRAWL_DELAY = 0.5  # seconds; small to keep the test quick, large enough to tell from no delay
 RETRY_AFTER = 1  # seconds the slow-down site asks for

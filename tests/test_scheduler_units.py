@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import text
 
 from scheduler.lock import SchedulerLockedError, SchedulerLockError, scheduler_lock
-from scheduler.records import get_run
 from scheduler.runner import NOT_STARTED, CrawlRunner, RunnerConfig
 from scheduler.service import (
     JOB_TABLE,
@@ -29,6 +28,7 @@ from scheduler.triggers import crontab_weekdays, interval_of, parse_schedule
 from spiders.sources import Source
 from storage.engine import get_engine, session_factory
 from storage.migrate import upgrade
+from storage.runs import get_run
 
 UTC = timezone.utc
 SATURDAY = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)  # 1 June 2024 was a Saturday

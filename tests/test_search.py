@@ -10,15 +10,16 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from conftest import BACKENDS
-from crawler.dedup import content_hash
 from crawler.events import EventTag, Evidence
+from storage.dedup import content_hash
 from storage.engine import session_factory
 from storage.events import replace_article_tags
 from storage.migrate import upgrade
 from storage.models import Article, ArticleUrl
 from storage.queries import SearchQuery, count, get_article, search, search_articles, search_new
 from storage.query_syntax import parse_query
-from storage.store import ArticleRecord, ensure_source, finish_run, start_run, store_article
+from storage.runs import finish_run, start_run
+from storage.store import ArticleRecord, ensure_source, store_article
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from crawler.urls import canonical_url
 from storage.engine import session_factory
 from storage.queries import SearchQuery, count, search
 
+pytestmark = pytest.mark.integration
+
 SITES = ("zh-organiser", "prwire")  # Chinese organiser pages and an English wire
 CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
 

@@ -210,6 +210,7 @@ def guarded_crawl(tmp_path_factory):
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.integration  # a crawl in a subprocess
 def test_a_loopback_source_is_refused_before_any_request_and_exits_1(guarded_crawl):
     outcome, run, private = guarded_crawl["outcome"], guarded_crawl["runs"]["private"], guarded_crawl["private"]
     assert outcome.returncode == 1
@@ -223,6 +224,7 @@ def test_a_loopback_source_is_refused_before_any_request_and_exits_1(guarded_cra
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.integration  # a crawl in a subprocess
 def test_redirects_refreshes_and_sitemaps_cannot_lead_an_allowed_host_elsewhere(guarded_crawl):
     run, other, allowed = guarded_crawl["runs"]["guarded"], guarded_crawl["other"], guarded_crawl["allowed"]
     assert other.paths() == []
@@ -237,6 +239,7 @@ def test_redirects_refreshes_and_sitemaps_cannot_lead_an_allowed_host_elsewhere(
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.integration  # a crawl in a subprocess
 def test_every_request_robots_txt_included_passes_the_guard(guarded_crawl):
     run, allowed = guarded_crawl["runs"]["guarded"], guarded_crawl["allowed"]
     assert allowed.paths().count("/robots.txt") == 1

@@ -7,17 +7,16 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, inspect, select
 
-from crawler.dedup import content_hash
+from storage.dedup import content_hash
 from storage.engine import get_engine, session_factory
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import Article, ArticleUrl, CrawlRun
+from storage.runs import finish_run, start_run
 from storage.store import (
     ArticleRecord,
     compress_html,
     ensure_source,
-    finish_run,
     known_urls,
-    start_run,
     store_article,
 )
 

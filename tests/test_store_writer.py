@@ -20,6 +20,7 @@ from storage.migrate import ensure_schema
 from storage.models import SkippedPage
 from storage.store import ensure_source, record_skipped_page
 from storage.writer import BatchWriter, WriterDied
+from waiting import wait_until
 
 
 # -- jobs (module-level: they are pickled to the writer process) ----------------------------
@@ -69,10 +70,7 @@ def writer():
 def held(writer: BatchWriter, url: str, tmp_path: Path):
     """Keep the writer busy in a first job; returns (that job's future, release())."""
     first = writer.submit(url, partial(hold, signals=str(tmp_path)))
-    deadline = time.monotonic() + 30
-    while not (tmp_path / "started").exists():
-        assert time.monotonic() < deadline, "the writer never started the first job"
-        time.sleep(0.01)
+    wait_until((tmp_path / "started").exists, "the writer to start the first job", timeout=30, interval=0.01)
     return first, lambda: (tmp_path / "release").write_text("go")
 
 
@@ -166,10 +164,7 @@ def test_the_writer_process_ends_when_its_crawl_process_is_killed(store, tmp_pat
         time.sleep(120)
     """)])
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "started").exists():
-            assert time.monotonic() < deadline and owner.poll() is None, "the writer never started"
-            time.sleep(0.05)
+        wait_until((tmp_path / "started").exists, "the writer to start", alive=lambda: owner.poll() is None)
         writer_pid = int((tmp_path / "started").read_text())
         owner.kill()  # kill -9 of the crawl process, mid-batch
         owner.wait()

@@ -29,7 +29,7 @@ def main() -> None:
     from sqlalchemy.exc import DatabaseError
 
     from crawler.cli.app import EXIT_FAILED
-    from crawler.runrecord import STORE_ERROR_HINT, store_error_message
+    from storage.runs import STORE_ERROR_HINT, store_error_message
 
     try:
         app()

@@ -181,7 +181,7 @@ def run_query(db: str | None, request: SearchRequest, *, default_limit: int | No
         try:
             yield session, query
         except DatabaseError as exc:  # a locked, unreachable or damaged store
-            from crawler.runrecord import STORE_ERROR_HINT
+            from storage.runs import STORE_ERROR_HINT
 
             fail(f"reading the store failed: {exc.orig}; {STORE_ERROR_HINT}")
     if request.new:

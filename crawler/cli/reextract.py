@@ -60,7 +60,7 @@ def reextract(
 
 def _reextract_one(session, page, declared, doc, taxonomy) -> str:
     """Write one page's new extraction and tags; returns what happened, for the summary."""
-    from crawler.dedup import content_hash
+    from storage.dedup import content_hash
     from crawler.events import TAGGER_VERSION, tag_article
     from storage.events import replace_article_tags
     from storage.reextract import ExtractionUpdate, apply_extraction

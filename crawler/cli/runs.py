@@ -36,7 +36,7 @@ def runs(
     db: DbOption = None,
 ) -> None:
     """Crawl runs, newest first: status, counts, skip reasons, errors (times in UTC)."""
-    from scheduler.records import list_runs
+    from storage.runs import list_runs
     from storage.engine import session_factory
 
     url = open_store(db, must_exist=True)

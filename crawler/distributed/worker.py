@@ -37,7 +37,7 @@ from scrapy.settings import Settings
 from scrapy.utils.log import configure_logging
 from scrapy.utils.ossignal import install_shutdown_handlers
 from scrapy.utils.reactor import install_reactor
-from sqlalchemy import and_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.python.failure import Failure
 
@@ -59,8 +59,7 @@ from crawler.distributed.poison import record_poisoned
 from crawler.distributed.queue import prune_pending, queued, requeue
 from crawler.distributed.spiders import consumer_class
 from storage.engine import session_factory
-from storage.models import CrawlRun
-from storage.store import utcnow
+from storage.runs import fail_running_runs
 
 logger = logging.getLogger(__name__)
 
@@ -286,9 +285,7 @@ class Worker:
 
     def _close_runs(self, run_ids: list[int], message: str) -> None:
         with self.db.begin() as session:
-            session.execute(update(CrawlRun)
-                            .where(and_(CrawlRun.id.in_(run_ids), CrawlRun.status == "running"))
-                            .values(status="failed", finished_at=utcnow(), message=message))
+            fail_running_runs(session, run_ids, message)
 
     def _open_crawlers(self) -> None:
         free = self.config.max_sources - len(self.crawlers)

@@ -12,6 +12,8 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
+from storage.numerals import chinese_number
+
 # How far before / after a name to look for its year or ordinal; "edition of the "
 # plus "2021年第五届" fit in 40 characters, a parenthesised acronym in 24.
 PRE_WINDOW = 40
@@ -121,25 +123,7 @@ def parse_ordinal(token: str) -> int | None:
     digits = re.match(r"\d+", token)
     if digits:
         return int(digits.group())
-    return _chinese_number(token)
-
-
-def _chinese_number(token: str) -> int | None:
-    values = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
-              "六": 6, "七": 7, "八": 8, "九": 9}
-    total = current = 0
-    for char in token:
-        if char in values:
-            current = values[char]
-        elif char == "十":
-            total += (current or 1) * 10
-            current = 0
-        elif char == "百":
-            total += (current or 1) * 100
-            current = 0
-        else:
-            return None
-    return total + current or None
+    return chinese_number(token) or None  # 零 is no ordinal
 
 
 class Lines:

@@ -16,6 +16,8 @@ from typing import Iterable
 
 import numpy as np
 
+from storage.numerals import chinese_number
+
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 # Han, kana and hangul: scripts written without spaces, shingled by character.
@@ -181,24 +183,7 @@ _ORDINAL_WORDS = {
         start=1)
 }
 _ORDINAL_WORD = re.compile(r"\b(" + "|".join(_ORDINAL_WORDS) + r")\b")
-_ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
-              "六": 6, "七": 7, "八": 8, "九": 9}
 _ZH_NUMBER_CONTEXT = re.compile("第([零〇一二两三四五六七八九十百]+)|([零〇一二两三四五六七八九十百]+)(?=[届期次号月日年])")
-
-
-def _zh_number(text: str) -> int:
-    """Value of a Chinese numeral: positional (二十三, 一百零五) or digit by digit (二〇二四)."""
-    if "十" not in text and "百" not in text:
-        return int("".join(str(_ZH_DIGITS[ch]) for ch in text))
-    total, current = 0, 0
-    for ch in text:
-        if ch == "十":
-            total, current = total + (current or 1) * 10, 0
-        elif ch == "百":
-            total, current = total + (current or 1) * 100, 0
-        else:
-            current = _ZH_DIGITS[ch]
-    return total + current
 
 
 def title_numbers(title: str | None) -> frozenset[int]:
@@ -209,7 +194,7 @@ def title_numbers(title: str | None) -> frozenset[int]:
     found = {int(d) for d in _DIGITS.findall(text)}
     found.update(_ORDINAL_WORDS[w] for w in _ORDINAL_WORD.findall(text))
     for match in _ZH_NUMBER_CONTEXT.finditer(text):
-        found.add(_zh_number(match.group(1) or match.group(2)))
+        found.add(chinese_number(match.group(1) or match.group(2)))
     return frozenset(found)
 
 
