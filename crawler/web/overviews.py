@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from crawler.web.charts import Bar, bar_chart
 from scheduler.health import HealthPolicy, SourceHealth, assess_source
 from scheduler.monitor import HISTORY_DAYS
-from scheduler.records import RunRecord, runs_by_source
+from storage.runs import RunRecord, runs_by_source
 from scheduler.triggers import interval_of, parse_schedule
 from storage.events import event_counts
 from storage.models import SourceRow
