@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
-import sys
 import threading
 from datetime import datetime, timezone
 from typing import Annotated
@@ -162,7 +162,8 @@ def send(
     alerts_file: AlertsFileOption = None,
     sources_file: SourcesFileOption = None,
     db: DbOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print each pass's summary even in cron.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each pass's summary even with --once in cron.")]
+        = False,
 ) -> None:
     """Send alerts: new matching articles, digests on their cron, source health changes.
 
@@ -171,22 +172,21 @@ def send(
     """
     from sqlalchemy.exc import OperationalError
 
+    from crawler.cli.schedule import configure_logging
+
     url = open_store(db, writable=True)
     service = alert_service(url, alerts_file, sources_file)
     stop = threading.Event()
     if not once:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+    configure_logging(verbose, once=once)  # each failed try is a warning line; each pass an info line
     failed = 0
-    talk = verbose or sys.stderr.isatty()
     try:
         while True:
             report = service.run_pass(backfill=backfill)
             failed += report.delivery.failed
-            for error in report.delivery.errors:
-                print(f"expowatch: alert: {error}", file=sys.stderr)
-            if talk:
-                print(f"alerts: {report.summary()}", file=sys.stderr)
+            logging.getLogger("expowatch.alerts").info("alerts: %s", report.summary())
             if once or stop.is_set():
                 break
             wakeup = service.next_wakeup()
