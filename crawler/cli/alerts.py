@@ -89,9 +89,9 @@ def check(
     """Dry run: what RULE would send now (its new matches and the deliveries waiting). Sends nothing,
     changes nothing."""
     from crawler.alerts import outbox
+    from crawler.alerts.channels import redact_channel
     from crawler.alerts.messages import render
     from crawler.alerts.outbox import channel_key, delivery_id
-    from crawler.alerts.channels import redact_channel
     from storage.engine import session_factory
 
     config = load_alerts(alerts_file)
@@ -133,6 +133,7 @@ def check(
 
 
 def _check_health(rule, url, sources_file, session) -> None:
+    from crawler.alerts.outbox import health_change
     from crawler.cli.sources import load_registry
     from scheduler.monitor import health_report
     from storage.models import AlertHealthState
@@ -143,9 +144,8 @@ def _check_health(rule, url, sources_file, session) -> None:
     for health in report:
         state = session.get(AlertHealthState, (rule.name, health.source))
         told = state.status if state else None
-        unhealthy = health.status == "unhealthy"
-        change = unhealthy if told is None else (told == "unhealthy") != unhealthy
-        verdict = ("would send: turned unhealthy" if unhealthy else "would send: recovered") if change else "no message"
+        change = health_change(told, health.status)
+        verdict = f"would send: {'turned unhealthy' if change == 'unhealthy' else change}" if change else "no message"
         typer.echo(f"{health.source}: {health.status} (last told: {told or 'nothing'}): {verdict}")
         for problem in health.problems:
             typer.echo(f"  {problem}")
