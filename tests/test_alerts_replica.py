@@ -89,11 +89,14 @@ def test_a_crawl_sends_each_matching_story_once_by_mail_and_webhook(web, smtp, h
         assert headers["X-Expowatch-Delivery"] == body["delivery_id"] == json.loads(body["message"])["delivery_id"]
     subjects = sorted(m["Subject"] for m in smtp.messages)
     assert subjects == sorted(f"[expowatch] cities: {a['title']}" for a in articles)
+    by_subject = {f"[expowatch] cities: {a['title']}": a for a in articles}
     for mail in smtp.messages:
         delivery = mail["X-Expowatch-Delivery"]
         text, page = mail.get_body(("plain",)).get_content(), mail.get_body(("html",)).get_content()
         assert delivery in text and delivery in page and "<mark>" in page
-        assert "Asia/Shanghai" in text and "UTC" in text
+        article = by_subject[mail["Subject"]]
+        local = datetime.fromisoformat(article["published_local"]).strftime("%Y-%m-%d %H:%M")
+        assert f"{local} {article['timezone']}" in text and " UTC)" in text and article["url"] in text
     assert len({m["X-Expowatch-Delivery"] for m in smtp.messages} | {b["delivery_id"] for _, b in hook.requests}) == 6
 
     # a second crawl finds nothing new: nothing is sent
