@@ -231,3 +231,21 @@ sources = ["{site}"]
         assert service.stop() == 0
     (digest,) = hook.documents()
     assert digest["kind"] == "digest" and sorted(a["id"] for a in digest["articles"]) == sorted(expected)
+
+
+def test_the_scheduler_service_sends_after_each_crawl(web, hook, tmp_path, sqlite_url, cli_env):
+    site = "wimc-nanjing"
+    src = sources_file(web, tmp_path / "sources.toml", [site])
+    rules = alerts_file(tmp_path / "alerts.toml", each_rule("nanjing", [hook.url()], f'sources = ["{site}"]'))
+    service = Service(["--db", sqlite_url, "--sources-file", str(src), "--alerts-file", str(rules),
+                       "--schedule-override", f"{site}=*/5 * * * * *"], cli_env)
+    try:
+        service.wait_for(rf"{site}: crawl ok")
+        sent = service.wait_for(r"alerts: (\d+) new match\(es\), 0 health change\(s\), 0 digest\(s\); sent (\d+)")
+        service.wait_for(rf"{site}: crawl ok")  # the next crawl finds nothing new
+        service.wait_for(r"alerts: 0 new match\(es\), 0 health change\(s\), 0 digest\(s\); sent 0,")
+    finally:
+        assert service.stop() == 0
+    expected = stories(sqlite_url)
+    assert int(sent.group(1)) == int(sent.group(2)) == len(expected) > 0
+    assert sorted(d["articles"][0]["id"] for d in hook.documents()) == sorted(expected)
