@@ -233,3 +233,12 @@ def test_a_deleted_rule_fails_its_deliveries_instead_of_keeping_them_pending(sto
         assert other.run_pass().delivery.failed == 1
     (row,) = outbox_rows(store)
     assert row.status == "failed" and "no longer in the alerts file" in row.last_error
+
+
+@pytest.mark.parametrize("told, status, change", [
+    (None, OK, None), (None, "new", None), (None, UNHEALTHY, "unhealthy"),
+    (OK, UNHEALTHY, "unhealthy"), ("warning", UNHEALTHY, "unhealthy"), (UNHEALTHY, UNHEALTHY, None),
+    (UNHEALTHY, OK, "recovered"), (UNHEALTHY, "warning", "recovered"), (OK, "warning", None),
+])
+def test_health_change(told, status, change):
+    assert outbox.health_change(told, status) == change

@@ -89,11 +89,14 @@ def test_a_crawl_sends_each_matching_story_once_by_mail_and_webhook(web, smtp, h
         assert headers["X-Expowatch-Delivery"] == body["delivery_id"] == json.loads(body["message"])["delivery_id"]
     subjects = sorted(m["Subject"] for m in smtp.messages)
     assert subjects == sorted(f"[expowatch] cities: {a['title']}" for a in articles)
+    by_subject = {f"[expowatch] cities: {a['title']}": a for a in articles}
     for mail in smtp.messages:
         delivery = mail["X-Expowatch-Delivery"]
         text, page = mail.get_body(("plain",)).get_content(), mail.get_body(("html",)).get_content()
         assert delivery in text and delivery in page and "<mark>" in page
-        assert "Asia/Shanghai" in text and "UTC" in text
+        article = by_subject[mail["Subject"]]
+        local = datetime.fromisoformat(article["published_local"]).strftime("%Y-%m-%d %H:%M")
+        assert f"{local} {article['timezone']}" in text and " UTC)" in text and article["url"] in text
     assert len({m["X-Expowatch-Delivery"] for m in smtp.messages} | {b["delivery_id"] for _, b in hook.requests}) == 6
 
     # a second crawl finds nothing new: nothing is sent
@@ -228,3 +231,21 @@ sources = ["{site}"]
         assert service.stop() == 0
     (digest,) = hook.documents()
     assert digest["kind"] == "digest" and sorted(a["id"] for a in digest["articles"]) == sorted(expected)
+
+
+def test_the_scheduler_service_sends_after_each_crawl(web, hook, tmp_path, sqlite_url, cli_env):
+    site = "wimc-nanjing"
+    src = sources_file(web, tmp_path / "sources.toml", [site])
+    rules = alerts_file(tmp_path / "alerts.toml", each_rule("nanjing", [hook.url()], f'sources = ["{site}"]'))
+    service = Service(["--db", sqlite_url, "--sources-file", str(src), "--alerts-file", str(rules),
+                       "--schedule-override", f"{site}=*/5 * * * * *"], cli_env)
+    try:
+        service.wait_for(rf"{site}: crawl ok")
+        sent = service.wait_for(r"alerts: (\d+) new match\(es\), 0 health change\(s\), 0 digest\(s\); sent (\d+)")
+        service.wait_for(rf"{site}: crawl ok")  # the next crawl finds nothing new
+        service.wait_for(r"alerts: 0 new match\(es\), 0 health change\(s\), 0 digest\(s\); sent 0,")
+    finally:
+        assert service.stop() == 0
+    expected = stories(sqlite_url)
+    assert int(sent.group(1)) == int(sent.group(2)) == len(expected) > 0
+    assert sorted(d["articles"][0]["id"] for d in hook.documents()) == sorted(expected)

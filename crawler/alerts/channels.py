@@ -28,6 +28,9 @@ def _apprise() -> Iterator:
         warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
         import apprise
 
+        # Apprise's log lines about a failed send come back as the delivery's error (kept in the
+        # outbox and logged once by crawler.alerts.delivery), so they do not reach the root log too.
+        logging.getLogger("apprise").propagate = False
         yield apprise
 
 
@@ -70,7 +73,7 @@ def _formats(plugin) -> tuple:
 
 def send_message(url: str, message: Message) -> str | None:
     """Send message to one Apprise URL; None when sent, else the reason it was not."""
-    with _apprise() as apprise, apprise.LogCapture(level=logging.WARNING) as captured:
+    with _apprise() as apprise, apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
         plugin = apprise.Apprise.instantiate(channel_url(url, message), suppress_exceptions=True)
         if plugin is None:
             return "Apprise cannot use this channel URL"

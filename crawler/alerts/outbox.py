@@ -152,6 +152,16 @@ def build_digest(session: Session, rule: AlertRule, now: datetime) -> int:
     return queued
 
 
+def health_change(told: str | None, status: str) -> str | None:
+    """What to tell about a source whose health is status, when its last state told was told (None:
+    never looked at): "unhealthy" when it crossed into unhealthy (or is first seen so), "recovered"
+    when it left unhealthy, None when nothing changed."""
+    unhealthy = status == UNHEALTHY
+    if (told == UNHEALTHY) == unhealthy or (told is None and not unhealthy):
+        return None
+    return "unhealthy" if unhealthy else "recovered"
+
+
 def record_health(session: Session, rule: AlertRule, report: Sequence, now: datetime) -> int:
     """Queue a message for each source whose health crossed the line since this rule last looked:
     it turned unhealthy (also when first seen unhealthy), or it recovered. Returns how many."""
@@ -161,20 +171,17 @@ def record_health(session: Session, rule: AlertRule, report: Sequence, now: date
         if not health.enabled or (wanted and health.source not in wanted):
             continue
         state = session.get(AlertHealthState, (rule.name, health.source), with_for_update=True)
-        unhealthy = health.status == UNHEALTHY
+        change = health_change(state.status if state else None, health.status)
         if state is None:
             state = AlertHealthState(rule=rule.name, source=health.source, status=health.status,
                                      changes=0, changed_at=now)
             session.add(state)
-            changed = unhealthy
-        else:
-            changed = (state.status == UNHEALTHY) != unhealthy
-            state.status = health.status
-        if not changed:
+        state.status = health.status
+        if change is None:
             continue
         state.changes += 1
         state.changed_at = now
-        payload = {"source": health.source, "change": "unhealthy" if unhealthy else "recovered",
+        payload = {"source": health.source, "change": change,
                    "status": health.status, "problems": list(health.problems), "warnings": list(health.warnings),
                    "last_run_at": _iso(health.last_run_at), "last_success_at": _iso(health.last_success_at),
                    "consecutive_failures": health.consecutive_failures}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
-import sys
 import threading
 from datetime import datetime, timezone
 from typing import Annotated
@@ -90,9 +90,9 @@ def check(
     """Dry run: what RULE would send now (its new matches and the deliveries waiting). Sends nothing,
     changes nothing."""
     from crawler.alerts import outbox
+    from crawler.alerts.channels import redact_channel
     from crawler.alerts.messages import render
     from crawler.alerts.outbox import channel_key, delivery_id
-    from crawler.alerts.channels import redact_channel
     from storage.engine import session_factory
 
     config = load_alerts(alerts_file)
@@ -134,6 +134,7 @@ def check(
 
 
 def _check_health(rule, url, sources_file, session) -> None:
+    from crawler.alerts.outbox import health_change
     from crawler.cli.sources import load_registry
     from scheduler.monitor import health_report
     from storage.models import AlertHealthState
@@ -144,9 +145,8 @@ def _check_health(rule, url, sources_file, session) -> None:
     for health in report:
         state = session.get(AlertHealthState, (rule.name, health.source))
         told = state.status if state else None
-        unhealthy = health.status == "unhealthy"
-        change = unhealthy if told is None else (told == "unhealthy") != unhealthy
-        verdict = ("would send: turned unhealthy" if unhealthy else "would send: recovered") if change else "no message"
+        change = health_change(told, health.status)
+        verdict = f"would send: {'turned unhealthy' if change == 'unhealthy' else change}" if change else "no message"
         typer.echo(f"{health.source}: {health.status} (last told: {told or 'nothing'}): {verdict}")
         for problem in health.problems:
             typer.echo(f"  {problem}")
@@ -163,7 +163,8 @@ def send(
     alerts_file: AlertsFileOption = None,
     sources_file: SourcesFileOption = None,
     db: DbOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print each pass's summary even in cron.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each pass's summary even with --once in cron.")]
+        = False,
 ) -> None:
     """Send alerts: new matching articles, digests on their cron, source health changes.
 
@@ -172,22 +173,21 @@ def send(
     """
     from sqlalchemy.exc import OperationalError
 
+    from crawler.cli.schedule import configure_logging
+
     url = open_store(db, writable=True)
     service = alert_service(url, alerts_file, sources_file)
     stop = threading.Event()
     if not once:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+    configure_logging(verbose, once=once)  # each failed try is a warning line; each pass an info line
     failed = 0
-    talk = verbose or sys.stderr.isatty()
     try:
         while True:
             report = service.run_pass(backfill=backfill)
             failed += report.delivery.failed
-            for error in report.delivery.errors:
-                print(f"expowatch: alert: {error}", file=sys.stderr)
-            if talk:
-                print(f"alerts: {report.summary()}", file=sys.stderr)
+            logging.getLogger("expowatch.alerts").info("alerts: %s", report.summary())
             if once or stop.is_set():
                 break
             wakeup = service.next_wakeup()
