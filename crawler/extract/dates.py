@@ -320,12 +320,14 @@ def find_dates(
     meta: dict[str, list[str]] | None = None,
     jsonld: list[dict[str, Any]] | None = None,
     now: datetime | None = None,
-    second_opinion: Callable[[HtmlElement, str, datetime, datetime], date | None] | None = None,
+    html_text: str | None = None,
+    second_opinion: Callable[[HtmlElement | str, str, datetime, datetime], date | None] | None = None,
 ) -> ArticleDates:
     """Published and updated dates of a parsed page (scripts may already be stripped if jsonld is given).
 
     second_opinion (default: htmldate's original date) is asked for a day only
-    when the page has no strong evidence of its own.
+    when the page has no strong evidence of its own; it reads html_text (the
+    decoded page as served) when given, else the tree.
     """
     zone = source_zone(zone_name)
     meta = meta if meta is not None else {}
@@ -351,7 +353,7 @@ def find_dates(
     if from_url:
         weaker.append(from_url)
     if not any(_implausible(found, earliest, latest) is None for found in published):
-        opinion = (second_opinion or htmldate_day)(tree, url, earliest, latest)
+        opinion = (second_opinion or htmldate_day)(html_text if html_text is not None else tree, url, earliest, latest)
         weaker = _confirmed_by(opinion, weaker, zone, zone_name) + weaker
     published += weaker
     updated += _refine_with_time(structured_upd, bylines.updated, zone) + bylines.updated
@@ -359,16 +361,17 @@ def find_dates(
     return _choose(published, updated, zone_name, earliest, latest)
 
 
-def htmldate_day(tree: HtmlElement, url: str, earliest: datetime, latest: datetime) -> date | None:
-    """htmldate's original (publication, not modification) date of a page, within the plausible range."""
-    found = htmldate.find_date(
-        tree,
-        url=url or None,
-        original_date=True,
-        extensive_search=True,
-        min_date=earliest.replace(tzinfo=None),
-        max_date=latest.replace(tzinfo=None),
-    )
+def htmldate_day(page: HtmlElement | str, url: str, earliest: datetime, latest: datetime) -> date | None:
+    """htmldate's original (publication, not modification) date of a page, within the plausible range.
+
+    Its quick search first (markup, then date patterns in the text); the
+    extensive search, which weighs every text segment and can take most of a
+    second on a long page full of dates, only when the quick one finds nothing.
+    """
+    bounds = {"min_date": earliest.replace(tzinfo=None), "max_date": latest.replace(tzinfo=None)}
+    found = htmldate.find_date(page, url=url or None, original_date=True, extensive_search=False, **bounds)
+    if not found:  # the extensive search reads every text segment: costly on long pages, so only when needed
+        found = htmldate.find_date(page, url=url or None, original_date=True, extensive_search=True, **bounds)
     try:
         return date.fromisoformat(found) if found else None
     except ValueError:

@@ -158,6 +158,7 @@ def _extract(html: bytes, url: str, http_charset: str | None, hints: ExtractionH
         headline=headline,
         meta=meta,
         jsonld=jsonld,
+        html_text=decoded.text,
     )
     warnings += dates.warnings
     signals = _page_signals(tree, js_notice, script_count)

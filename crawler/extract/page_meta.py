@@ -56,9 +56,9 @@ def find_title(
     In order: the source's title selector; a heading equal to a segment of
     <title> / og:title (when several segments have one, the one repeated least
     on the page: site names recur in the logo and footer, headlines do not;
-    ties go to the earlier segment); a heading with a site suffix of its own
-    whose headline part is such a segment; a heading covering most of a title;
-    the cleaned og:title / <title>; the first heading.
+    ties go to the earlier segment); a heading covering most of a title (less
+    a short site suffix of its own the titles lack); the cleaned og:title /
+    <title>; the first heading.
     """
     if title_selector:
         for hit in select(tree, title_selector):
@@ -82,23 +82,32 @@ def find_title(
         element, text = by_key[_key(best)]
         return text, element
 
-    segment_keys = {_key(seg) for seg in segments} - not_titles
-    title_keys = " ".join(_key(raw) for raw in raw_titles)
-    for element, text in headings:  # a heading that carries a suffix the titles lack ("Headline | Other Site")
-        parts = split_title(text)
-        matched = next((part for part in parts if _key(part) in segment_keys), None) if len(parts) > 1 else None
-        if matched and not any(_key(part) in title_keys for part in parts if part != matched):
-            return matched, element
-
     references = [choose_headline(split_title(raw), site_names) for raw in raw_titles]
     for element, text in headings:
         if any(_matches(text, ref) for ref in (*references, *raw_titles)):
-            return text, element
+            return _without_site_suffix(text, segments, raw_titles), element
     references = [ref for ref in references if ref and _key(ref) not in not_titles]
     anchor = headings[0] if headings else None
     if references:
         return references[0], anchor[0] if anchor else None
     return (anchor[1], anchor[0]) if anchor else (None, None)
+
+
+def _without_site_suffix(heading: str, segments: list[str], raw_titles: list[str]) -> str:
+    """A heading less a short trailing part the titles lack ("Headline | OTHER.NAME" with a hidden span),
+    when what is left is a segment of a title."""
+    parts = split_title(heading)
+    if len(parts) != 2:
+        return heading
+    headline, suffix = parts
+    title_keys = " ".join(_key(raw) for raw in raw_titles)
+    if (
+        _key(headline) in {_key(seg) for seg in segments}
+        and _key(suffix) not in title_keys
+        and len(suffix) < SITE_SEGMENT_RATIO * len(headline)
+    ):
+        return headline
+    return heading
 
 
 def _least_repeated(tree: HtmlElement, segments: list[tuple[int, str]]) -> str:

@@ -97,29 +97,15 @@ def _is_row(block: HtmlElement) -> bool:
     items = _items(block)
     if len(items) < ROW_MIN_ITEMS:
         return False
+    item_words = 0.0
     for item in items:
         label = normalize_space(item.text_content())
-        if len(label) > ITEM_MAX_CHARS or text_words(label) > ITEM_MAX_WORDS:
+        words = text_words(label)
+        if len(label) > ITEM_MAX_CHARS or words > ITEM_MAX_WORDS:
             return False
-    return text_words(_outside_items(block, items)) <= LABEL_MAX_WORDS
-
-
-def _outside_items(block: HtmlElement, items: list[HtmlElement]) -> str:
-    """The text of a block that is not inside one of its items (its label and separators)."""
-    skip = set(items)
-    parts: list[str] = []
-
-    def walk(node: HtmlElement) -> None:
-        if node.text:
-            parts.append(node.text)
-        for child in node:
-            if child not in skip:
-                walk(child)
-            if child.tail:
-                parts.append(child.tail)
-
-    walk(block)
-    return " ".join(parts)
+        item_words += words
+    # What is not inside an item: the label and separators (word counts add up across a block's parts).
+    return text_words(text) - item_words <= LABEL_MAX_WORDS
 
 
 def _is_control(item: HtmlElement) -> bool:
