@@ -220,7 +220,7 @@ def read_sitemap(body: bytes, url: str, limit: int = MAX_ENTRIES_PER_FILE) -> Si
     try:
         taken = take_entries(body, url, limit)
     except StreamError as exc:
-        raise DiscoveryError(f"sitemap {exc}" if not str(exc).startswith("sitemap") else str(exc)) from None
+        raise DiscoveryError(f"sitemap {exc}") from None
     if taken.kind not in ("urlset", "sitemapindex", "feed"):
         if taken.kind == "html":
             raise DiscoveryError("not a sitemap: the URL returned an HTML page")
@@ -235,7 +235,7 @@ def _head(body: bytes, size: int = 512) -> bytes:
     try:
         return CappedStream(body).read(size)
     except StreamError as exc:
-        raise DiscoveryError(str(exc)) from None
+        raise DiscoveryError(f"sitemap {exc}") from None
 
 
 def _text_sitemap(body: bytes, url: str, limit: int) -> SitemapDoc:

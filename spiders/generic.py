@@ -19,6 +19,8 @@ from parsel import Selector
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from crawler.extract.encoding import decode_html
@@ -223,18 +225,21 @@ class GenericSourceSpider(scrapy.Spider):
             self._cap_reached(f"{url} lists {total} entries; took the newest {kept} "
                               f"(EXPOWATCH_MAX_ENTRIES_PER_FILE = {self.entries_per_file})")
 
-    def parse_sitemap(self, response: Response):
+    async def parse_sitemap(self, response: Response):
+        """Read off the reactor thread: a million-entry sitemap takes seconds, other downloads go on."""
         if self._not_modified(response):
             return
         try:
-            doc = read_sitemap(response.body, response.url, self.entries_per_file)
+            doc = await maybe_deferred_to_future(
+                deferToThread(read_sitemap, response.body, response.url, self.entries_per_file))
         except DiscoveryError as exc:
             self._unreadable(response, exc)
             return
         self.discovery["ok"] += 1
         self._note_left_out(response.url, doc.total, len(doc.entries))
         if doc.kind != "sitemapindex":  # a urlset, or a feed given as a sitemap
-            yield from self.find_articles(doc.entries, via=response.url).requests
+            for request in self.find_articles(doc.entries, via=response.url).requests:
+                yield request
             return
         depth = response.meta.get(DEPTH, 0) + 1
         if depth > self.source.max_depth:

@@ -79,10 +79,10 @@ class CappedStream(io.RawIOBase):
         try:
             data = self._source.read(size)
         except (OSError, EOFError, zlib.error) as exc:
-            raise StreamError(f"sitemap gzip is unreadable: {exc}") from None
+            raise StreamError(f"gzip is unreadable: {exc}") from None
         self.given += len(data)
         if self.given > self.limit:
-            raise StreamError(f"document is larger than {self.limit // (1024 * 1024)} MB uncompressed")
+            raise StreamError(f"is larger than {self.limit // (1024 * 1024)} MB uncompressed")
         return data
 
     def readinto(self, buffer) -> int:

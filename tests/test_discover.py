@@ -217,3 +217,12 @@ def test_a_private_address_is_refused_without_the_flag(tmp_path, site):
 def test_bad_command_lines_exit_2(tmp_path):
     assert expowatch(tmp_path, "sources", "discover", "ftp://x.example/").returncode == 2
     assert expowatch(tmp_path, "sources", "discover", "http://x.example/", "--name", "Bad Name").returncode == 2
+
+
+def test_adding_a_source_starts_with_sources_discover():
+    from conftest import REPO
+
+    text = (REPO / "docs" / "adding-a-source.md").read_text(encoding="utf-8")
+    first_command = text.split("```sh\n", 1)[1].splitlines()[0]
+    assert first_command.startswith("expowatch sources discover ")
+    assert text.index("sources discover") < text.index("## 1.")

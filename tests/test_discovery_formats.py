@@ -241,3 +241,43 @@ def test_external_entities_are_not_read_by_either_feed_reader(tmp_path, size):
         urls = [e.url for e in doc.entries]
         assert f"{BASE}/a/1.html" in urls
         assert not any("leak" in url for url in urls)
+
+
+def homepage(extra_head: str = "") -> tuple[int, dict, bytes]:
+    body = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Expo news</title>"
+            f"{extra_head}</head><body><h1>Expo news</h1><p>Welcome.</p><a href='/about/'>About</a></body></html>")
+    return 200, {"Content-Type": "text/html; charset=utf-8"}, body.encode()
+
+
+DISCOVER_CASES = {
+    "json-feed-only": lambda links: {
+        "/": homepage('<link rel="alternate" type="application/feed+json" href="/news/feed.json">'),
+        "/news/feed.json": (200, {"Content-Type": "application/feed+json"}, json_feed(links))},
+    "index-lists-rss": lambda links: {
+        "/": homepage(),
+        "/sitemap_index.xml": (200, {"Content-Type": "application/xml"},
+                               b'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                               b"<sitemap><loc>/news.rss</loc></sitemap></sitemapindex>"),
+        "/news.rss": (200, {"Content-Type": "application/rss+xml"}, rss_feed(links))},
+    "robots-only": lambda links: {
+        "/": homepage(),
+        "/robots.txt": (200, {"Content-Type": "text/plain"}, b"User-agent: *\nAllow: /\nSitemap: /hidden/all.xml.gz\n"),
+        "/hidden/all.xml.gz": (200, {"Content-Type": "application/x-gzip"}, gzip.compress(urlset(links)))},
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", sorted(DISCOVER_CASES))
+def test_sources_discover_finds_what_each_format_site_offers_and_its_crawl_is_complete(tmp_path, site, case):
+    links = [f"/story/{1000 + i}.html" for i in range(ARTICLES)]
+    server = site({**DISCOVER_CASES[case](links), **articles_routes()})
+    declared = tmp_path / "found.toml"
+    found = expowatch(tmp_path, "sources", "discover", server.url("/"), "--name", "formats", "-o", str(declared),
+                      "--allow-private-addresses", "--download-delay", "0", "--limit", "1")
+    assert found.returncode == 0, found.stdout + found.stderr
+    if case == "robots-only":
+        assert "discover_sitemaps = true" in found.stdout
+    db = tmp_path / "store.db"
+    crawled = expowatch(tmp_path, "crawl", "formats", "--sources-file", str(declared), "--db", str(db))
+    assert crawled.returncode == 0, crawled.stderr
+    assert stored_urls(db) == {server.url(link) for link in links}
