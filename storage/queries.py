@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import typing
 from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -153,15 +154,17 @@ class SeenUrl(_Record):
 
 # Every column of articles but the MinHash, in the model's order, as export writes them: the
 # canonical URL as `url`, the source by name. A column added to the model is exported too.
-_EXPORTED_AS = {"canonical_url": ("url", Article.canonical_url), "source_id": ("source", SourceRow.name.label("source"))}
-_FULL = [_EXPORTED_AS.get(column.key, (column.key, getattr(Article, column.key)))
+_COLUMN_TYPES = {name: typing.get_args(hint)[0] for name, hint in typing.get_type_hints(Article).items()}
+_EXPORTED_AS = {"canonical_url": ("url", str, Article.canonical_url),
+                "source_id": ("source", str, SourceRow.name.label("source"))}
+_FULL = [_EXPORTED_AS.get(column.key, (column.key, _COLUMN_TYPES[column.key], getattr(Article, column.key)))
          for column in Article.__table__.columns if column.key != "minhash"]
-FULL_SELECT = tuple(selected for _, selected in _FULL)  # rows become FullArticle(*row)
+FULL_SELECT = tuple(selected for *_, selected in _FULL)  # rows become FullArticle(*row)
 
 FullArticle = make_dataclass(
     "FullArticle",
-    [name for name, _ in _FULL]
-    + [("events", tuple, field(default=())), ("urls", tuple, field(default=()))],  # StoredTag, SeenUrl
+    [(name, kind) for name, kind, _ in _FULL]
+    + [("events", tuple[StoredTag, ...], field(default=())), ("urls", tuple[SeenUrl, ...], field(default=()))],
     bases=(_Record,), frozen=True, namespace={"__doc__": "Every stored field of an article (not the MinHash or "
                                                          "raw HTML), as export writes it, with its tags and URLs."},
 )
