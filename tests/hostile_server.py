@@ -79,18 +79,7 @@ class HostileServer:
         self.hits: list[str] = []
         self._lock = threading.Lock()
         self.closing = threading.Event()
-        server = self
-
-        class RequestHandler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802
-                server._answer(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = serve(RequestHandler)
+        self.httpd = serve(self._answer, protocol_version="HTTP/1.1")
 
     def __enter__(self) -> HostileServer:
         return self

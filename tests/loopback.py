@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 POLL_SECONDS = 0.05  # how soon stop() stops the server (the default 0.5 s adds up over many tests)
@@ -19,9 +20,19 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def serve(handler: type[BaseHTTPRequestHandler], *, poll_interval: float = POLL_SECONDS) -> QuietServer:
-    """Start a server for handler on 127.0.0.1 (a free port) in a daemon thread; stop it with stop()."""
-    httpd = QuietServer(("127.0.0.1", 0), handler)
+def serve(answer: Callable[[BaseHTTPRequestHandler], None], *, protocol_version: str = "HTTP/1.0",
+          poll_interval: float = POLL_SECONDS) -> QuietServer:
+    """Serve GET requests with answer(request) on 127.0.0.1 (a free port) from a daemon thread; stop with stop()."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            answer(self)
+
+        def log_message(self, *args: object) -> None:
+            pass  # the tests read what arrived from the site's own record
+
+    Handler.protocol_version = protocol_version
+    httpd = QuietServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True).start()
     return httpd
 
