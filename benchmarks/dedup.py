@@ -34,11 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select  # noqa: E402
 
+from crawler.extract.extraction import ExtractedArticle  # noqa: E402
 from storage.dedup import DEFAULT_THRESHOLD, Signature, band_hashes, content_hash, text_signature  # noqa: E402
 from storage.duplicates import _SHINGLE_CACHE  # noqa: E402
 from storage.engine import dispose_engines, session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from storage.models import Article, ArticleUrl, MinhashBand  # noqa: E402
+from storage.models import Article, ArticleUrl, MinhashBand, extracted_values  # noqa: E402
 from storage.store import ArticleRecord, ensure_source, insert_many_or_ignore, store_article  # noqa: E402
 
 SEED = 20240620
@@ -155,9 +156,9 @@ def generate_docs(count: int, seed: int, prefix: str, *, shared_after: int | Non
 
 def signed_record(doc: Doc, source_ids: list[int]) -> ArticleRecord:
     """The record the crawl pipeline would hand to store_article (signature included)."""
-    return ArticleRecord(source_id=source_ids[doc.source], canonical_url=doc.url, seen_urls=(), title=doc.title,
-                         text=doc.text, content_hash=content_hash(doc.text),
-                         minhash=text_signature(doc.text).to_bytes(), extractor_version="bench")
+    article = ExtractedArticle(url=doc.url, title=doc.title, text=doc.text, extractor_version="bench")
+    return ArticleRecord(source_id=source_ids[doc.source], canonical_url=doc.url, seen_urls=(), article=article,
+                         content_hash=content_hash(doc.text), minhash=text_signature(doc.text).to_bytes())
 
 
 def _records_chunk(args: tuple[list[Doc], list[int]]) -> list[ArticleRecord]:
@@ -191,9 +192,9 @@ def bulk_load(db_url: str, records: list[ArticleRecord], stories: list[str]) -> 
             by_hash[rec.content_hash] = i
             canonical = first_of.setdefault(stories[i - 1], i)
             articles.append({"id": i, "canonical_url": rec.canonical_url, "source_id": rec.source_id,
-                             "title": rec.title, "text": rec.text, "content_hash": rec.content_hash,
+                             **extracted_values(rec.article), "content_hash": rec.content_hash,
                              "minhash": rec.minhash, "duplicate_of_id": None if canonical == i else canonical,
-                             "first_seen_at": now, "last_seen_at": now, "extractor_version": rec.extractor_version})
+                             "first_seen_at": now, "last_seen_at": now})
             urls.append({"url": rec.canonical_url, "article_id": i, "source_id": rec.source_id,
                          "relation": "original", "first_seen_at": now})
             bands.extend({"band": b, "band_hash": h, "article_id": i}

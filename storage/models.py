@@ -101,6 +101,20 @@ class Article(Base):
     )
 
 
+# Columns of articles the store fills itself. Every other column is a field of the extracted
+# article (crawler.extract.extraction.ExtractedArticle) under the same name: the store inserts,
+# re-extraction rewrites and export reads them by name, so a new field is a field there, a
+# column here and a migration.
+STORE_COLUMNS = frozenset({"id", "canonical_url", "source_id", "content_hash", "minhash",
+                           "duplicate_of_id", "similarity", "first_seen_at", "last_seen_at"})
+EXTRACTED_COLUMNS: tuple[str, ...] = tuple(c.key for c in Article.__table__.columns if c.key not in STORE_COLUMNS)
+
+
+def extracted_values(article: object) -> dict[str, object]:
+    """The extraction columns of an article, read by name from the extracted article."""
+    return {name: getattr(article, name) for name in EXTRACTED_COLUMNS}
+
+
 class ArticleUrl(Base):
     """Every URL an article was seen at, with the source: provenance and syndicated copies."""
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, fields, is_dataclass, replace
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Literal, Sequence
@@ -129,8 +130,8 @@ class ArticleHit(_Record):
 
 
 @dataclass(frozen=True)
-class EventTag(_Record):
-    """An article_events row: which event, primary or mentioned, edition/year, why."""
+class StoredTag(_Record):
+    """An article_events row: which event, primary or mentioned, edition/year, why (and which tagger)."""
 
     event: str
     role: str
@@ -151,34 +152,22 @@ class SeenUrl(_Record):
     first_seen_at: datetime
 
 
-@dataclass(frozen=True)
-class FullArticle(_Record):
-    """Every stored field of an article (not the MinHash or raw HTML), as export writes it."""
+# Every column of articles but the MinHash, in the model's order, as export writes them: the
+# canonical URL as `url`, the source by name. A column added to the model is exported too.
+_COLUMN_TYPES = {name: typing.get_args(hint)[0] for name, hint in typing.get_type_hints(Article).items()}
+_EXPORTED_AS = {"canonical_url": ("url", str, Article.canonical_url),
+                "source_id": ("source", str, SourceRow.name.label("source"))}
+_FULL = [_EXPORTED_AS.get(column.key, (column.key, _COLUMN_TYPES[column.key], getattr(Article, column.key)))
+         for column in Article.__table__.columns if column.key != "minhash"]
+FULL_SELECT = tuple(selected for *_, selected in _FULL)  # rows become FullArticle(*row)
 
-    id: int
-    url: str
-    source: str
-    title: str | None
-    text: str
-    author: str | None
-    published_at: datetime | None
-    published_raw: str | None
-    updated_at: datetime | None
-    updated_raw: str | None
-    date_flag: str | None
-    published_precision: str | None
-    date_source: str | None
-    date_timezone: str | None
-    encoding: str | None
-    language: str | None
-    content_hash: str
-    duplicate_of_id: int | None
-    similarity: float | None
-    first_seen_at: datetime
-    last_seen_at: datetime
-    extractor_version: str
-    events: tuple[EventTag, ...] = ()
-    urls: tuple[SeenUrl, ...] = ()
+FullArticle = make_dataclass(
+    "FullArticle",
+    [(name, kind) for name, kind, _ in _FULL]
+    + [("events", tuple[StoredTag, ...], field(default=())), ("urls", tuple[SeenUrl, ...], field(default=()))],
+    bases=(_Record,), frozen=True, namespace={"__doc__": "Every stored field of an article (not the MinHash or "
+                                                         "raw HTML), as export writes it, with its tags and URLs."},
+)
 
 
 EXPORT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(FullArticle))
@@ -363,17 +352,8 @@ def search_articles(session: Session, query: str | None = None, *, limit: int = 
 
 # --- streaming every field -----------------------------------------------------------------
 
-# In the order of FullArticle's fields (rows become FullArticle(*row)).
-FULL_SELECT = (Article.id, Article.canonical_url, SourceRow.name.label("source"), Article.title, Article.text,
-               Article.author, Article.published_at, Article.published_raw, Article.updated_at,
-               Article.updated_raw, Article.date_flag, Article.published_precision, Article.date_source,
-               Article.date_timezone, Article.encoding, Article.language, Article.content_hash,
-               Article.duplicate_of_id, Article.similarity, Article.first_seen_at, Article.last_seen_at,
-               Article.extractor_version)
-
-
-def _event_tags(session: Session, ids: Sequence[int]) -> dict[int, list[EventTag]]:
-    found: dict[int, list[EventTag]] = {}
+def _event_tags(session: Session, ids: Sequence[int]) -> dict[int, list[StoredTag]]:
+    found: dict[int, list[StoredTag]] = {}
     for batch in _batches(ids):
         rows = session.execute(
             select(ArticleEvent.article_id, ArticleEvent.event, ArticleEvent.role, ArticleEvent.edition,
@@ -381,7 +361,7 @@ def _event_tags(session: Session, ids: Sequence[int]) -> dict[int, list[EventTag
             .where(ArticleEvent.article_id.in_(batch))
             .order_by(ArticleEvent.article_id, ArticleEvent.role != "primary", ArticleEvent.event))
         for article_id, *tag in rows:
-            found.setdefault(article_id, []).append(EventTag(*tag))
+            found.setdefault(article_id, []).append(StoredTag(*tag))
     return found
 
 

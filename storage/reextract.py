@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import Article, RawPage, SourceRow
+from storage.dedup import Signature, band_hashes
+from storage.models import Article, MinhashBand, RawPage, SourceRow, extracted_values
 from storage.rawhtml import decompress_html
+from storage.store import index_article
 
 
 @dataclass(frozen=True)
@@ -43,35 +44,22 @@ def stored_pages(session: Session, *, source: str | None = None, after_id: int =
     return [StoredPage(row[0], row[1], row[2], row[3], decompress_html(row[4])) for row in session.execute(stmt)]
 
 
-@dataclass(frozen=True)
-class ExtractionUpdate:
-    """The extraction fields of an article, as a new extractor produced them."""
+def apply_extraction(session: Session, article_id: int, article: object, *, content_hash: str,
+                     minhash: bytes | None) -> bool:
+    """Write a new extraction of one article: its extraction columns, content hash, MinHash and LSH bands.
 
-    title: str | None
-    text: str
-    content_hash: str
-    author: str | None
-    published_at: datetime | None
-    published_raw: str | None
-    updated_at: datetime | None
-    updated_raw: str | None
-    date_flag: str | None
-    published_precision: str | None
-    date_source: str | None
-    date_timezone: str | None
-    encoding: str | None
-    language: str | None
-    extractor_version: str
-
-
-def apply_extraction(session: Session, article_id: int, fields: ExtractionUpdate) -> bool:
-    """Write new extraction results to one article; False when its new text equals another article's.
-
-    The caller owns the transaction; a refused update leaves the article as it was.
+    article is the extracted article (read by the names in EXTRACTED_COLUMNS), content_hash
+    and minhash its fingerprints (the crawl's page work computes all three). Returns False,
+    leaving the article as it was, when the new text equals another article's. The caller
+    owns the transaction.
     """
     try:
         with session.begin_nested():
-            session.execute(update(Article).where(Article.id == article_id).values(**fields.__dict__))
+            session.execute(update(Article).where(Article.id == article_id).values(
+                **extracted_values(article), content_hash=content_hash, minhash=minhash))
+            session.execute(delete(MinhashBand).where(MinhashBand.article_id == article_id))
+            if minhash is not None:
+                index_article(session, article_id, band_hashes(Signature.from_bytes(minhash)))
     except IntegrityError:  # content_hash is unique: the new text is an exact copy of another article
         return False
     return True

@@ -25,6 +25,7 @@ from storage.models import (
     RawPage,
     SkippedPage,
     SourceRow,
+    extracted_values,
 )
 from storage.rawhtml import compress_html  # noqa: F401  (re-exported: an ArticleRecord carries its output)
 
@@ -110,26 +111,13 @@ class StoredArticle:
 
 @dataclass(frozen=True)
 class ArticleRecord:
-    """Everything the store keeps about one extracted article."""
+    """Everything the store keeps about one extracted article: the extraction and what the crawl adds."""
 
     source_id: int
     canonical_url: str
     seen_urls: tuple[str, ...]  # every URL this fetch went through (requested, redirected, final)
-    title: str | None
-    text: str
+    article: Any  # the extracted article (ExtractedArticle): stored by the names in EXTRACTED_COLUMNS
     content_hash: str
-    author: str | None = None
-    published_at: datetime | None = None
-    published_raw: str | None = None
-    updated_at: datetime | None = None
-    updated_raw: str | None = None
-    date_flag: str | None = None
-    published_precision: str | None = None
-    date_source: str | None = None
-    date_timezone: str | None = None
-    encoding: str | None = None
-    language: str | None = None
-    extractor_version: str = ""
     raw_html_zlib: bytes | None = None  # compress_html(the page's raw bytes); None: no raw page kept
     http_charset: str | None = None
     minhash: bytes | None = None  # storage.dedup.Signature.to_bytes(); None: no near-duplicate check
@@ -150,26 +138,13 @@ def store_article(session: Session, record: ArticleRecord, *, now: datetime | No
     if known is not None:
         return _seen_again(session, record, known, "known_url", now)
     article_id = insert_or_ignore(session, Article.__table__, {
+        **extracted_values(record.article),
         "canonical_url": record.canonical_url,
         "source_id": record.source_id,
-        "title": record.title,
-        "text": record.text,
-        "author": record.author,
-        "published_at": record.published_at,
-        "published_raw": record.published_raw,
-        "updated_at": record.updated_at,
-        "updated_raw": record.updated_raw,
-        "date_flag": record.date_flag,
-        "published_precision": record.published_precision,
-        "date_source": record.date_source,
-        "date_timezone": record.date_timezone,
-        "encoding": record.encoding,
-        "language": record.language,
         "content_hash": record.content_hash,
         "minhash": record.minhash,
         "first_seen_at": now,
         "last_seen_at": now,
-        "extractor_version": record.extractor_version,
     }, returning=Article.id)
     if article_id is None:
         existing = session.execute(
@@ -193,7 +168,8 @@ def store_article(session: Session, record: ArticleRecord, *, now: datetime | No
     if record.minhash is not None:
         sig = Signature.from_bytes(record.minhash)
         bands = band_hashes(sig)
-        match = find_near_duplicate(session, sig=sig, text=record.text, title=record.title, source_id=record.source_id,
+        match = find_near_duplicate(session, sig=sig, text=record.article.text, title=record.article.title,
+                                    source_id=record.source_id,
                                     threshold=near_threshold, exclude_id=article_id, bands=bands)
         if match is not None:
             session.execute(update(Article).where(Article.id == article_id).values(

@@ -80,18 +80,7 @@ class HostileServer:
         self.hits: list[str] = []
         self._lock = threading.Lock()
         self.closing = threading.Event()
-        server = self
-
-        class RequestHandler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802
-                server._answer(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = serve(RequestHandler, address=address, port=port)
+        self.httpd = serve(self._answer, protocol_version="HTTP/1.1", address=address, port=port)
 
     def __enter__(self) -> HostileServer:
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 POLL_SECONDS = 0.05  # how soon stop() stops the server (the default 0.5 s adds up over many tests)
@@ -26,11 +27,20 @@ class QuietServer6(QuietServer):
     address_family = socket.AF_INET6
 
 
-def serve(handler: type[BaseHTTPRequestHandler], *, address: str = "127.0.0.1", port: int = 0,
-          poll_interval: float = POLL_SECONDS) -> QuietServer:
-    """Start a server for handler on address (127.0.0.1, a free port by default) in a daemon thread;
-    stop it with stop()."""
-    httpd = (QuietServer6 if ":" in address else QuietServer)((address, port), handler)
+def serve(answer: Callable[[BaseHTTPRequestHandler], None], *, protocol_version: str = "HTTP/1.0",
+          address: str = "127.0.0.1", port: int = 0, poll_interval: float = POLL_SECONDS) -> QuietServer:
+    """Serve GET requests with answer(request) on address (127.0.0.1, a free port by default) from a
+    daemon thread; stop with stop()."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            answer(self)
+
+        def log_message(self, *args: object) -> None:
+            pass  # the tests read what arrived from the site's own record
+
+    Handler.protocol_version = protocol_version
+    httpd = (QuietServer6 if ":" in address else QuietServer)((address, port), Handler)
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True).start()
     return httpd
 

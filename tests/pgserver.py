@@ -21,7 +21,7 @@ import uuid
 import warnings
 from pathlib import Path
 
-from waiting import wait_until
+from waiting import wait_until_serving
 
 START_TIMEOUT_S = 60.0
 TEST_SERVER_SETTINGS = {
@@ -129,14 +129,12 @@ class TemporaryPostgres:
         return self
 
     def _wait_ready(self) -> None:
-        wait_until(self._accepts_connections, "postgres to accept connections", timeout=START_TIMEOUT_S,
-                   error=PostgresUnavailable)
+        wait_until_serving(self.process, self.root / "server.log", self._accepts_connections, "postgres",
+                           timeout=START_TIMEOUT_S, error=PostgresUnavailable)
 
     def _accepts_connections(self) -> bool:
         import psycopg
 
-        if self.process.poll() is not None:
-            raise PostgresUnavailable(f"postgres exited: {(self.root / 'server.log').read_text()[-2000:]}")
         try:
             psycopg.connect(self.dsn("postgres"), connect_timeout=2).close()
         except psycopg.OperationalError:

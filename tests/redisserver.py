@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from pgserver import free_port, stop_server
-from waiting import wait_until
+from waiting import wait_until_serving
 
 START_TIMEOUT_S = 20.0
 
@@ -54,14 +54,12 @@ class TemporaryRedis:
         return self
 
     def _wait_ready(self) -> None:
-        wait_until(self._accepts_connections, "redis-server to accept connections", timeout=START_TIMEOUT_S,
-                   error=RedisUnavailableForTests)
+        wait_until_serving(self.process, self.root / "server.log", self._accepts_connections, "redis-server",
+                           timeout=START_TIMEOUT_S, error=RedisUnavailableForTests)
 
     def _accepts_connections(self) -> bool:
         import redis
 
-        if self.process.poll() is not None:
-            raise RedisUnavailableForTests(f"redis-server exited: {(self.root / 'server.log').read_text()[-2000:]}")
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
         try:
             return bool(client.ping())

@@ -121,8 +121,8 @@ def test_byline_after_the_headline_wins_over_sidebar_dates():
     dates = dates_of(html)
     assert dates.published_at == utc(2019, 7, 19, 9, 30, 36)
     assert dates.published_raw == "2019-07-19 17:30:36"
-    assert dates.published_source == "byline"
-    assert dates.timezone == "Asia/Shanghai"
+    assert dates.date_source == "byline"
+    assert dates.date_timezone == "Asia/Shanghai"
 
 
 def test_metadata_date_without_time_is_refined_by_the_byline():
@@ -143,8 +143,8 @@ def test_metadata_with_offset_beats_the_byline_and_keeps_updated():
     html = page("<h1>Expo</h1><p>June 21, 2024</p>" + paragraphs(EN_PARAGRAPHS), head=head)
     dates = dates_of(html, zone_name="America/New_York")
     assert dates.published_at == utc(2024, 6, 21, 1, 30)
-    assert dates.published_source == "meta"
-    assert dates.timezone == "+08:00"
+    assert dates.date_source == "meta"
+    assert dates.date_timezone == "+08:00"
     assert dates.updated_at == utc(2024, 6, 22, 10, 5)
     assert dates.updated_raw == "2024-06-22T18:05:00+08:00"
 
@@ -158,7 +158,7 @@ def test_json_ld_and_time_elements():
     )
     dates = dates_of(page("<h1>Expo</h1>" + paragraphs(EN_PARAGRAPHS), head=jsonld))
     assert (dates.published_at, dates.updated_at) == (utc(2023, 5, 20, 8), utc(2023, 5, 21, 8))
-    assert dates.published_source == "jsonld"
+    assert dates.date_source == "jsonld"
 
     timed = page('<h1>Expo</h1><time datetime="2023-05-20T16:00">May 20</time>' + paragraphs(EN_PARAGRAPHS))
     assert dates_of(timed).published_at == utc(2023, 5, 20, 8)
@@ -183,7 +183,7 @@ def test_wire_dateline_in_the_first_paragraph():
         + paragraphs(EN_PARAGRAPHS[1:])
     )
     dates = dates_of(html, zone_name="Asia/Shanghai")
-    assert dates.published_source == "dateline"
+    assert dates.date_source == "dateline"
     assert dates.published_at == utc(2024, 6, 20, 16)
 
 
@@ -270,7 +270,7 @@ def test_metadata_with_a_zone_under_another_name_beats_naive_json_ld():
 
 def test_url_date_is_the_last_resort():
     dates = dates_of(page("<h1>Expo</h1>" + paragraphs(EN_PARAGRAPHS)), url="http://example.cn/2021/0319/a.html")
-    assert dates.published_source == "url"
+    assert dates.date_source == "url"
     assert dates.published_at == utc(2021, 3, 18, 16)
 
 
@@ -316,7 +316,7 @@ def test_date_selector_overrides_everything(selector):
     )
     dates = dates_of(html, date_selector=selector)
     assert dates.published_at == utc(2022, 8, 8, 12, 8)
-    assert dates.published_source == "selector"
+    assert dates.date_source == "selector"
 
 
 def test_unknown_time_zone_is_a_clear_error():

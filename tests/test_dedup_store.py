@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, text
 
+from crawler.extract.extraction import ExtractedArticle
 from storage.dedup import BANDS, DEFAULT_THRESHOLD, content_hash, jaccard, shingles, text_signature
 from storage.duplicates import SAME_SOURCE_MARGIN, canonical_id_of, copies_of, copy_counts, find_near_duplicate, is_canonical
 from storage.engine import session_factory
@@ -63,9 +64,9 @@ def db(db_url):
 
 
 def record(source_id: int, url: str, title: str, text: str, *seen: str, signed: bool = True) -> ArticleRecord:
-    return ArticleRecord(source_id=source_id, canonical_url=url, seen_urls=seen, title=title, text=text,
-                         content_hash=content_hash(text), extractor_version="test",
-                         minhash=text_signature(text).to_bytes() if signed else None)
+    return ArticleRecord(source_id=source_id, canonical_url=url, seen_urls=seen,
+                         article=ExtractedArticle(url=url, title=title, text=text, extractor_version="test"),
+                         content_hash=content_hash(text), minhash=text_signature(text).to_bytes() if signed else None)
 
 
 def store(db, rec: ArticleRecord, at: int = 0, **kw):

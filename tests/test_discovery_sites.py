@@ -52,17 +52,8 @@ class ScriptedSite:
     hits: list[Hit] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                site._answer(self)
-
-            def log_message(self, *args) -> None:
-                pass
-
         self._lock = threading.Condition()
-        self.server = serve(Handler)
+        self.server = serve(self._answer)
 
     @property
     def base(self) -> str:

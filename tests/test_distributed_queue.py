@@ -77,15 +77,16 @@ def server(redis_url):  # noqa: F811
     client.close()
 
 
-def worker_spider(source):
-    """A worker's spider for the source, with the settings a worker gives it."""
-    crawler = get_crawler(consumer_class(source_spider_class(source)), {"EXPOWATCH_WORKER_ID": WORKER})
+def worker_spider(source, db_url: str):
+    """A worker's spider for the source, with the settings a worker gives it (and a store of the test's own)."""
+    crawler = get_crawler(consumer_class(source_spider_class(source)),
+                          {"EXPOWATCH_WORKER_ID": WORKER, "EXPOWATCH_DB_URL": db_url})
     return crawler.spidercls.from_crawler(crawler)
 
 
 @pytest.fixture
-def spider(source):
-    return worker_spider(source)
+def spider(source, sqlite_url):
+    return worker_spider(source, sqlite_url)
 
 
 @pytest.fixture
@@ -167,7 +168,7 @@ def test_backoff_crosses_machines_as_wall_clock_time(server, spider, queue):
     assert abs(queue.pop().meta[NOT_BEFORE] - (time.monotonic() + 30)) < 2
 
 
-def test_requests_held_by_a_dead_worker_come_back_as_suspects_taken_alone(server, spider, queue, sources):
+def test_requests_held_by_a_dead_worker_come_back_as_suspects_taken_alone(server, spider, queue, sources, sqlite_url):
     for number in (1, 2, 3):
         queue.push(article_request(spider, number))
     held = [queue.pop(), queue.pop()]
@@ -180,7 +181,7 @@ def test_requests_held_by_a_dead_worker_come_back_as_suspects_taken_alone(server
     server.hdel(inflight_key(WORKER), suspect.meta[LEASE])  # done: it was innocent
     normal = LeasedQueue(server, spider, queue_key(spider.name), serializer)  # the next suspect waits ...
     server.zadd(suspects_key(spider.name), {server.zrange(suspects_key(spider.name), 0, 0)[0]: 0})
-    other = LeasedQueue(server, worker_spider(sources["wire"]), queue_key("wire"), serializer)
+    other = LeasedQueue(server, worker_spider(sources["wire"], sqlite_url), queue_key("wire"), serializer)
     other.push(Request("http://127.0.0.1:9/wire/1.html", meta={KIND: "article"}))
     taken = other.pop()  # ... while this worker holds a request of another source:
     assert normal.pop() is None and server.exists(draining_key(WORKER))  # it drains,

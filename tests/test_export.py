@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from crawler.extract.extraction import ExtractedArticle
 from crawler.replica.catalog import body_text, load_catalog
 from crawler.replica.synthetic import generate_entries
 from storage.dedup import content_hash
@@ -139,11 +140,13 @@ def test_export_of_a_large_store_keeps_memory_flat(sqlite_url):
         sources = {name: ensure_source(session, name) for name in specs}
         for entry in generate_entries(specs, MEMORY_ARTICLES):
             text = body_text(entry)
-            store_article(session, ArticleRecord(
-                source_id=sources[entry.site], canonical_url=f"https://{entry.site}.example{entry.path}",
-                seen_urls=(), title=entry.title, text=text, content_hash=content_hash(text),
-                published_at=entry.published.astimezone(timezone.utc), language=specs[entry.site].language,
-                extractor_version="test"), now=datetime.now(timezone.utc))
+            url = f"https://{entry.site}.example{entry.path}"
+            article = ExtractedArticle(url=url, title=entry.title, text=text, extractor_version="test",
+                                       published_at=entry.published.astimezone(timezone.utc),
+                                       language=specs[entry.site].language)
+            store_article(session, ArticleRecord(source_id=sources[entry.site], canonical_url=url, seen_urls=(),
+                                                 article=article, content_hash=content_hash(text)),
+                          now=datetime.now(timezone.utc))
     probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, db_url, str(MEMORY_BATCH)],
                            capture_output=True, text=True, timeout=300)
     assert probe.returncode == 0, probe.stderr

@@ -189,7 +189,7 @@ def test_to_json_dict_shows_every_stored_field():
     assert out["published_at"] == "2024-06-21T01:30:00+00:00"
     assert out["published_raw"] == "2024-06-21T09:30:00+08:00"
     assert out["updated_at"] == "2024-06-22T02:00:00+00:00"
-    assert out["timezone"] == "+08:00"
+    assert out["date_timezone"] == "+08:00"
     assert out["published_precision"] == "second"
     assert out["canonical_url"] == "http://expo.example.org/news/88.html"
     assert out["author"] == "Zhang Wei"
@@ -197,7 +197,7 @@ def test_to_json_dict_shows_every_stored_field():
     assert out["extractor_version"] == EXTRACTOR_VERSION
     expected_keys = {
         "url", "title", "text", "published_at", "published_raw", "updated_at", "updated_raw", "date_flag",
-        "date_source", "published_precision", "timezone", "language", "author", "canonical_url", "encoding", "encoding_source",
+        "date_source", "published_precision", "date_timezone", "language", "author", "canonical_url", "encoding", "encoding_source",
         "skip_reason", "extractor_version", "warnings",
     }  # fmt: skip
     assert set(out) == expected_keys

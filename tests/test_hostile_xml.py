@@ -17,7 +17,7 @@ import pytest
 from hostile_server import HostileServer, billion_laughs, page, rss, urlset
 from spiders.discovery import DiscoveryError, read_feed, read_sitemap
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]  # a real server; time and memory caps measured
 
 BASE = "http://news.example"
 SECONDS = 10.0  # per document: a few seconds at most on a slow machine; an expansion would take hours

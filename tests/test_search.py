@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select, update
 
 from conftest import BACKENDS
 from crawler.events import EventTag, Evidence
+from crawler.extract.extraction import ExtractedArticle
 from storage.dedup import content_hash
 from storage.engine import session_factory
 from storage.events import replace_article_tags
@@ -79,10 +80,12 @@ def url_of(doc: Doc) -> str:
 
 
 def record_of(doc: Doc, source_id: int, url: str | None = None) -> ArticleRecord:
-    return ArticleRecord(source_id=source_id, canonical_url=url or url_of(doc), seen_urls=(), title=doc.title,
-                         text=doc.text, content_hash=content_hash(doc.text), published_at=doc.published,
-                         published_raw=doc.published.isoformat() if doc.published else None,
-                         language=doc.language, extractor_version="test")
+    url = url or url_of(doc)
+    article = ExtractedArticle(url=url, title=doc.title, text=doc.text, published_at=doc.published,
+                               published_raw=doc.published.isoformat() if doc.published else None,
+                               language=doc.language, extractor_version="test")
+    return ArticleRecord(source_id=source_id, canonical_url=url, seen_urls=(), article=article,
+                         content_hash=content_hash(doc.text))
 
 
 def tag_of(event: str, role: str, edition: int | None, year: int | None) -> EventTag:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, inspect, select
 
+from crawler.extract.extraction import ExtractedArticle
 from storage.dedup import content_hash
 from storage.engine import get_engine, session_factory
 from storage.migrate import current_revision, head_revision, upgrade
@@ -22,9 +24,10 @@ from storage.store import (
 
 
 def record(source_id: int, url: str, text: str, *seen: str) -> ArticleRecord:
-    return ArticleRecord(source_id=source_id, canonical_url=url, seen_urls=seen, title="T", text=text,
-                         content_hash=content_hash(text), published_at=datetime(2021, 3, 19, 2, 20, tzinfo=timezone.utc),
-                         extractor_version="test", raw_html_zlib=compress_html(b"<html></html>"))
+    article = ExtractedArticle(url=url, title="T", text=text, extractor_version="test",
+                               published_at=datetime(2021, 3, 19, 2, 20, tzinfo=timezone.utc))
+    return ArticleRecord(source_id=source_id, canonical_url=url, seen_urls=seen, article=article,
+                         content_hash=content_hash(text), raw_html_zlib=compress_html(b"<html></html>"))
 
 
 @pytest.fixture
@@ -78,7 +81,7 @@ def test_naive_datetimes_are_refused(db):
     with db.begin() as s:
         sid = ensure_source(s, "a")
         bad = record(sid, "https://a.example/2", "text")
-        bad = ArticleRecord(**{**bad.__dict__, "published_at": datetime(2021, 1, 1)})
+        bad = replace(bad, article=replace(bad.article, published_at=datetime(2021, 1, 1)))
         with pytest.raises(Exception, match="naive datetime"):
             store_article(s, bad)
 

@@ -7,8 +7,10 @@ process being waited on ends first.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -30,3 +32,15 @@ def wait_until(condition: Callable[[], T], what: str, *, timeout: float = 60.0, 
         if time.monotonic() > deadline:
             raise error(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)  # polling: the other side gives no signal of its own
+
+
+def wait_until_serving(process: subprocess.Popen, log: Path, accepts: Callable[[], bool], what: str, *,
+                       timeout: float, error: type[Exception]) -> None:
+    """Wait until a server process accepts connections; raise `error` with its log's tail if it exits first."""
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise error(f"{what} exited: {log.read_text()[-2000:]}")
+        return accepts()
+
+    wait_until(ready, f"{what} to accept connections", timeout=timeout, error=error)

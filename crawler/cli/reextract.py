@@ -23,11 +23,13 @@ def reextract(
 ) -> None:
     """Re-run extraction (and event tagging) on every stored article's raw HTML; nothing is fetched.
 
-    Articles keep their id, URLs and copies; title, text, dates, language and the
-    extractor version are replaced. A page the new extractor rejects keeps its old text.
+    Articles keep their id, URLs and copies; what a crawl's page work makes of a page is
+    replaced: title, text, dates, language, extractor version, tags, content hash, MinHash
+    signature and its LSH bands. A page the new extractor rejects keeps its old text.
     """
     from crawler.extract.extraction import ExtractionHints
     from crawler.hints import hints_for
+    from crawler.page_work import PageTask
     from crawler.workers import extraction_pool
     from storage.engine import session_factory
     from storage.reextract import stored_pages
@@ -35,7 +37,7 @@ def reextract(
     registry = load_registry(sources_file)
     if source and source not in registry:
         fail(f"unknown source {source!r}")
-    taxonomy = load_events(events_file)
+    load_events(events_file)  # a bad events file fails here, before any page
     url = open_store(db, writable=True)
     pool = extraction_pool()
     counts: Counter[str] = Counter()
@@ -49,35 +51,28 @@ def reextract(
         futures = []
         for page in pages:
             declared = registry.get(page.source)
-            hints = hints_for(declared) if declared else ExtractionHints()
-            futures.append((page, declared, pool.submit(page.html, page.url, http_charset=page.http_charset, hints=hints)))
+            task = PageTask(page.html, page.url, http_charset=page.http_charset,
+                            hints=hints_for(declared) if declared else ExtractionHints(),
+                            source_event=declared.event if declared else None, events_file=events_file)
+            futures.append((page, pool.submit_page(task)))  # the crawl's page work: the same fields and fingerprints
         with session_factory(url).begin() as session:
-            for page, declared, future in futures:
-                counts[_reextract_one(session, page, declared, future.result(), taxonomy)] += 1
+            for page, future in futures:
+                counts[_reextract_one(session, page, future.result())] += 1
     summary = ", ".join(f"{n} {what}" for what, n in counts.most_common()) or "no stored pages"
     typer.echo(f"reextract: {sum(counts.values())} articles: {summary}", err=True)
 
 
-def _reextract_one(session, page, declared, doc, taxonomy) -> str:
-    """Write one page's new extraction and tags; returns what happened, for the summary."""
-    from storage.dedup import content_hash
-    from crawler.events import TAGGER_VERSION, tag_article
+def _reextract_one(session, page, processed) -> str:
+    """Write one page's new extraction, fingerprints, bands and tags; returns what happened, for the summary."""
+    from crawler.events import TAGGER_VERSION
     from storage.events import replace_article_tags
-    from storage.reextract import ExtractionUpdate, apply_extraction
+    from storage.reextract import apply_extraction
 
+    doc = processed.article
     if doc.skip_reason:
         return f"kept (new extractor says {doc.skip_reason})"
-    fields = ExtractionUpdate(
-        title=doc.title, text=doc.text, content_hash=content_hash(doc.text), author=doc.author,
-        published_at=doc.published_at, published_raw=doc.published_raw, updated_at=doc.updated_at,
-        updated_raw=doc.updated_raw, date_flag=doc.date_flag, published_precision=doc.published_precision,
-        date_source=doc.date_source, date_timezone=doc.timezone, encoding=doc.encoding,
-        language=doc.language, extractor_version=doc.extractor_version,
-    )
-    if not apply_extraction(session, page.article_id, fields):
+    if not apply_extraction(session, page.article_id, doc, content_hash=processed.content_hash,
+                            minhash=processed.minhash):
         return "kept (new text equals another article's)"
-    hint = declared.event if declared is not None and declared.event in taxonomy else None
-    tags = tag_article(doc.title or "", doc.text, page.url, source_event=hint,
-                       published=doc.published_at, taxonomy=taxonomy)
-    replace_article_tags(session, page.article_id, tags, TAGGER_VERSION)
+    replace_article_tags(session, page.article_id, processed.tags, TAGGER_VERSION)
     return "re-extracted"

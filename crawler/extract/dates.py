@@ -187,12 +187,12 @@ class ArticleDates:
 
     published_at: datetime | None = None
     published_raw: str | None = None
-    published_source: str | None = None
+    date_source: str | None = None  # where the publication date was found (meta, jsonld, byline, url ...)
     published_precision: str | None = None  # "day", "minute" or "second"
     updated_at: datetime | None = None
     updated_raw: str | None = None
     date_flag: str | None = None  # "future" / "before_site"
-    timezone: str | None = None
+    date_timezone: str | None = None  # zone a naive date was read in (IANA), or the offset the page gave
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -634,22 +634,22 @@ def _choose(
         flagged = rejected[0] if rejected else None
         return ArticleDates(
             published_raw=flagged[0].raw if flagged else None,
-            published_source=flagged[0].source if flagged else None,
+            date_source=flagged[0].source if flagged else None,
             published_precision=flagged[0].precision if flagged else None,
             updated_at=upd.value if upd else None,
             updated_raw=upd.raw if upd else None,
             date_flag=flagged[1] if flagged else None,
-            timezone=flagged[0].zone if flagged else zone_name,
+            date_timezone=flagged[0].zone if flagged else zone_name,
             warnings=tuple(warnings),
         )
     return ArticleDates(
         published_at=chosen.value,
         published_raw=chosen.raw,
-        published_source=chosen.source,
+        date_source=chosen.source,
         published_precision=chosen.precision,
         updated_at=upd.value if upd else None,
         updated_raw=upd.raw if upd else None,
-        timezone=chosen.zone,
+        date_timezone=chosen.zone,
         warnings=tuple(warnings),
     )
 

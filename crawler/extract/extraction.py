@@ -10,7 +10,7 @@ own copy). Time limits per document are enforced by crawler.extraction_pool.
 from __future__ import annotations
 
 from copy import copy, deepcopy
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
 
@@ -75,7 +75,12 @@ class ExtractionHints:
 
 @dataclass
 class ExtractedArticle:
-    """The fields of one article page, as the pipeline stores them."""
+    """The one article type: what extraction finds on a page, and what everything downstream maps from.
+
+    The store writes every field that names a column of articles (storage.models.EXTRACTED_COLUMNS),
+    re-extraction rewrites them, export and show read them back under the same names: a new
+    field needs this field, the model's column and a migration.
+    """
 
     url: str
     title: str | None
@@ -87,7 +92,7 @@ class ExtractedArticle:
     date_flag: str | None = None  # "future" / "before_site": published_raw kept, published_at None
     date_source: str | None = None  # "selector", "meta", "jsonld", "time", "byline", "dateline", "url", "htmldate"
     published_precision: str | None = None  # what the page shows: "day" (midnight local), "minute", "second"
-    timezone: str | None = None  # zone a naive date was read in (IANA), or the offset the page gave
+    date_timezone: str | None = None  # zone a naive date was read in (IANA), or the offset the page gave
     language: str | None = None
     author: str | None = None
     canonical_url: str | None = None  # rel=canonical / og:url as found on the page
@@ -203,16 +208,8 @@ def _skipped(
 
 
 def _date_fields(dates: ArticleDates) -> dict:
-    return {
-        "published_at": dates.published_at,
-        "published_raw": dates.published_raw,
-        "updated_at": dates.updated_at,
-        "updated_raw": dates.updated_raw,
-        "date_flag": dates.date_flag,
-        "date_source": dates.published_source,
-        "published_precision": dates.published_precision,
-        "timezone": dates.timezone,
-    }
+    """The article's date fields: ArticleDates' fields carry the article's names (its warnings join the page's)."""
+    return {f.name: getattr(dates, f.name) for f in fields(dates) if f.name != "warnings"}
 
 
 # <script> types that run code; JSON-LD, templates and data blocks do not.
