@@ -27,7 +27,8 @@ RUN_ID_ENV = "EXPOWATCH_RUN_ID"
 # cleanly instead of running on unsupervised, past its timeout, beside the next crawl of its source.
 SCHEDULER_PID_ENV = "EXPOWATCH_SCHEDULER_PID"
 SCHEDULER_CHECK_SECONDS = 1.0  # how often a scheduled crawl looks for its scheduler: cheap (getppid)
-SCHEDULER_GONE = "scheduler_gone"  # the close reason then (the run is recorded as partial)
+SCHEDULER_GONE = "scheduler_gone"
+SHUTDOWN = "shutdown"  # the error reason of a fetched page a stopped crawl had no time for (crawler.pipelines)  # the close reason then (the run is recorded as partial)
 
 
 STORE_ERROR_HINT = ("check it with `sqlite3 FILE 'PRAGMA integrity_check'` (PostgreSQL: its server log) "
@@ -147,7 +148,8 @@ class CrawlRunRecorder:
         stats = self.crawler.stats.get_stats()
         count = lambda key: int(stats.get(STAT_PREFIX + key, 0))  # noqa: E731
         new, dup, skipped = count("articles_new"), count("articles_duplicate"), count("articles_skipped")
-        article_errors = sum(1 for e in spider.errors if e["kind"] == "article")
+        # Pages the crawl had no time for when stopped are no verdict on the source.
+        article_errors = sum(1 for e in spider.errors if e["kind"] == "article" and e["reason"] != SHUTDOWN)
         status, message = judge_run(
             close_reason=reason,
             discovery_ok=spider.discovery["ok"],
