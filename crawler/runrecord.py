@@ -13,7 +13,7 @@ from twisted.internet import task
 
 from storage.engine import resolve_db_url, session_factory
 from storage.models import CrawlRun
-from storage.store import ensure_source, finish_run, start_run, utcnow
+from storage.store import ensure_source, finish_run, start_run, this_host, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ class CrawlRunRecorder:
         if run is None or run.source_id != source_id or run.status != "running":
             return None  # another source of a multi-source crawl, or a stale id: a row of its own
         run.started_at = utcnow()  # the crawl starts now; the scheduler's launch is in its own log
+        run.pid, run.host = os.getpid(), this_host()  # the process that holds the run from now on
         return run_id
 
     def spider_error(self, failure, response, spider) -> None:

@@ -6,6 +6,7 @@ opens a row before it starts a crawl and closes it when it had to end the crawl.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
@@ -14,11 +15,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.models import CrawlRun, SourceRow
-from storage.store import utcnow
+from storage.store import INTERRUPTED as STORE_INTERRUPTED
+from storage.store import counts_from_store, this_host, utcnow
 
-FAILED_STATUSES = ("failed", "timeout")  # the crawl did not do its job
+FAILED_STATUSES = ("failed", "timeout", "interrupted")  # the crawl did not do its job
 COMPLETED_STATUSES = ("ok", "partial")  # the crawl ran and recorded what it found
 RUNNING = "running"
+# How a 'running' row whose crawl process is gone (killed, out of memory, the machine rebooted) is
+# shown, until the next crawl of its source closes it as failed (storage.store.start_run).
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,34 @@ class RunRecord:
         return (self.finished_at - self.started_at).total_seconds()
 
 
-def _record(run: CrawlRun, name: str, *, with_stats: bool) -> RunRecord:
+def process_gone(pid: int | None, host: str | None) -> bool:
+    """True when a run's crawl process (pid on host) has ended; False when alive or not knowable here."""
+    if pid is None or host != this_host():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    try:  # a killed child its parent has not reaped yet is a zombie: gone all the same
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _record(session: Session, run: CrawlRun, name: str, *, with_stats: bool) -> RunRecord:
+    status, message = run.status, run.message
+    counts = {"articles_new": run.articles_new or 0, "articles_duplicate": run.articles_duplicate or 0,
+              "articles_skipped": run.articles_skipped or 0}
+    if status == RUNNING and process_gone(run.pid, run.host):  # its counts: what the store holds from it
+        status, message = INTERRUPTED, f"{STORE_INTERRUPTED} (pid {run.pid} on {run.host} is gone)"
+        counts = counts_from_store(session, run.source_id, run.started_at)
     return RunRecord(
         id=run.id, source=name, started_at=run.started_at, finished_at=run.finished_at,
-        status=run.status, pages_fetched=run.pages_fetched or 0, articles_new=run.articles_new or 0,
-        articles_duplicate=run.articles_duplicate or 0, articles_skipped=run.articles_skipped or 0,
-        skip_reasons=dict(run.skip_reasons or {}), errors=list(run.errors or []), message=run.message,
+        status=status, pages_fetched=run.pages_fetched or 0, **counts,
+        skip_reasons=dict(run.skip_reasons or {}), errors=list(run.errors or []), message=message,
         stats=dict(run.stats or {}) if with_stats else {},
     )
 
@@ -79,7 +106,7 @@ def list_runs(session: Session, *, sources: Iterable[str] | None = None, failed_
     query = query.order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc())
     if limit is not None:
         query = query.limit(limit)
-    return [_record(run, name, with_stats=with_stats) for run, name in session.execute(query).all()]
+    return [_record(session, run, name, with_stats=with_stats) for run, name in session.execute(query).all()]
 
 
 def runs_by_source(session: Session, names: Iterable[str], *, since: datetime | None = None) -> dict[str, list[RunRecord]]:
@@ -96,7 +123,7 @@ def get_run(session: Session, run_id: int) -> RunRecord | None:
         select(CrawlRun, SourceRow.name).join(SourceRow, CrawlRun.source_id == SourceRow.id)
         .where(CrawlRun.id == run_id)
     ).first()
-    return _record(row[0], row[1], with_stats=True) if row else None
+    return _record(session, row[0], row[1], with_stats=True) if row else None
 
 
 def end_run(session: Session, run_id: int, status: str, message: str, *, only_if_running: bool = False) -> bool:

@@ -6,13 +6,15 @@ insert-or-ignore on a unique key, never check-then-insert.
 
 from __future__ import annotations
 
+import os
+import socket
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Iterable
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -265,16 +267,35 @@ def record_skipped_page(session: Session, source_id: int, url: str, reason: str,
 INTERRUPTED = "interrupted: the crawl process ended before recording its result"
 
 
+def this_host() -> str:
+    """The name runs record as the host of their crawl process."""
+    return socket.gethostname()
+
+
+def counts_from_store(session: Session, source_id: int, since: datetime, until: datetime | None = None) -> dict[str, int]:
+    """What the store holds of a source from a time window: the counts of a run that could not record its own."""
+    def count(table, *conditions) -> int:
+        query = select(func.count()).select_from(table).where(table.c.source_id == source_id,
+                                                              table.c.first_seen_at >= since, *conditions)
+        if until is not None:
+            query = query.where(table.c.first_seen_at <= until)
+        return session.scalar(query) or 0
+
+    return {"articles_new": count(Article.__table__),
+            "articles_duplicate": count(ArticleUrl.__table__, ArticleUrl.__table__.c.relation == "exact_copy"),
+            "articles_skipped": count(SkippedPage.__table__)}
+
+
 def start_run(session: Session, source_id: int) -> int:
-    """Open a crawl_runs row; runs of this source left 'running' by a killed process become failed."""
+    """Open a crawl_runs row for this process; runs of this source left 'running' by a killed process
+    become failed, with the counts of what the store holds from them."""
     now = utcnow()
-    session.execute(
-        update(CrawlRun)
-        .where(and_(CrawlRun.source_id == source_id, CrawlRun.status == "running"))
-        .values(status="failed", finished_at=now, message=INTERRUPTED)
-    )
+    for run in session.scalars(select(CrawlRun).where(CrawlRun.source_id == source_id, CrawlRun.status == "running")):
+        counts = counts_from_store(session, source_id, run.started_at, now)
+        session.execute(update(CrawlRun).where(CrawlRun.id == run.id).values(
+            status="failed", finished_at=now, message=INTERRUPTED, **counts))
     run = CrawlRun(source_id=source_id, started_at=now, status="running",
-                   skip_reasons={}, errors=[], stats={})
+                   skip_reasons={}, errors=[], stats={}, pid=os.getpid(), host=this_host())
     session.add(run)
     session.flush()
     return run.id

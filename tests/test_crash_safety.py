@@ -199,3 +199,38 @@ def test_a_damaged_store_fails_the_run_and_search_says_so_in_one_line(tmp_path, 
     assert found.stderr.startswith("expowatch: error: reading the store failed: database disk image is malformed; "
                                    "check it with `sqlite3 FILE 'PRAGMA integrity_check'`")
     assert len(found.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.integration
+def test_a_killed_run_shows_as_interrupted_with_the_counts_the_store_holds(tmp_path, run_cli):
+    """kill -9 mid-crawl: `runs` and `health` show the run as interrupted (not running), counting the
+    articles stored during it; the next crawl of the source closes it as failed with those counts."""
+    import json
+    import sqlite3
+
+    from hostile_server import HostileServer, article, count_articles, crawl_env, feed, signal_crawl, write_sources
+    from storage.store import INTERRUPTED, start_run
+
+    with HostileServer({r"/a/\d+\.html": article}) as site:
+        site.routes["/feed.xml"] = feed([site.url(f"/a/{n}.html") for n in range(1, 301)])
+        sources = write_sources(tmp_path / "s.toml", {"k": {"feeds": [site.url("/feed.xml")],
+                                                             "article_pattern": r"/a/\d+\.html$"}})
+        db = tmp_path / "store.db"
+        killed = signal_crawl(["crawl", "--sources-file", str(sources), "--db", str(db)], crawl_env(tmp_path), db,
+                              signum=signal.SIGKILL, group=True, after_articles=20, grace=30, workdir=tmp_path)
+    assert killed.seconds is not None and killed.run_status == "running"  # the row as the killed crawl left it
+    stored = count_articles(db)
+    assert stored >= 20
+
+    listed = run_cli("runs", "--format", "json", "--db", str(db), check=True)
+    (run,) = json.loads(listed.stdout)
+    assert run["status"] == "interrupted" and run["articles_new"] == stored
+    assert run["message"].startswith(INTERRUPTED)
+    health = run_cli("health", "--format", "json", "--sources-file", str(sources), "--source", "k", "--db", str(db))
+    assert '"interrupted"' in health.stdout and '"running"' not in health.stdout
+
+    with session_factory(f"sqlite:///{db}").begin() as session:  # what the next crawl of the source does first
+        start_run(session, session.scalar(select(CrawlRun.source_id)))
+    with sqlite3.connect(db) as conn:
+        first = conn.execute("SELECT status, message, articles_new FROM crawl_runs ORDER BY id LIMIT 1").fetchone()
+    assert first == ("failed", INTERRUPTED, stored)

@@ -13,7 +13,7 @@ import typer
 from crawler.cli.app import EXIT_FAILED, DbOption, SourcesFileOption, app, fail, open_store
 from crawler.cli.sources import load_registry
 
-STATUS_STYLES = {"ok": "green", "partial": "yellow", "running": "cyan", "failed": "red", "timeout": "red",
+STATUS_STYLES = {"ok": "green", "partial": "yellow", "running": "cyan", "failed": "red", "timeout": "red", "interrupted": "red",
                  "warning": "yellow", "unhealthy": "bold red", "new": "cyan"}
 ERRORS_SHOWN = 5  # per run in the table; --format json has them all
 
