@@ -111,8 +111,9 @@ class ProcessPipeline(_Stage):
             self._watch.stop()
 
     def _check_stopping(self) -> None:
-        """The engine stops running when the crawl is stopped (Crawler.stop on a signal)."""
-        if not self.crawler.engine.running:
+        """A crawler stops crawling only when it is stopped (Crawler.stop_async: a signal, the engine's
+        own stop); a crawl that finishes or closes its spider keeps waiting for its pages."""
+        if not self.crawler.crawling:
             self._stopping.set()
             self._watch.stop()
 
