@@ -22,7 +22,9 @@ import logging
 import multiprocessing
 import os
 import signal
+import itertools
 import threading
+import weakref
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable, TypeVar
@@ -40,6 +42,10 @@ logger = logging.getLogger(__name__)
 # finishes within a few seconds. Twenty seconds is far past any honest page.
 DEFAULT_TIMEOUT_S = 20.0
 
+# Pages in flight that can be withdrawn one by one (slots are reused round-robin; a crawl has a
+# few hundred pages in flight at most).
+WITHDRAW_SLOTS = 65_536
+
 # Workers are replaced after this many documents so memory that lxml or
 # trafilatura caches never grows without bound over a long crawl.
 WORKER_MAX_TASKS = 500
@@ -47,8 +53,10 @@ WORKER_MAX_TASKS = 500
 # forkserver: workers do not inherit the Scrapy reactor's threads and sockets,
 # and each starts from a clean interpreter that imports the extractor once.
 START_METHOD = "forkserver"
-# Imported once by the forkserver, so every worker forked from it starts warm.
-FORKSERVER_PRELOAD = ["crawler.worker_preload"]
+# Imported once by the forkserver: its children leave the crawl's process group (so a signal to
+# the group reaches the crawl only, which then shuts them down in order), and every worker
+# forked from it starts warm.
+FORKSERVER_PRELOAD = ["crawler.helper_session", "crawler.worker_preload"]
 
 
 def worker_context(start_method: str = START_METHOD) -> multiprocessing.context.BaseContext:
@@ -92,16 +100,24 @@ class ExtractionPool:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.workers = workers or os.cpu_count() or 1
         self.timeout = timeout
+        context = worker_context(start_method)
+        # One flag per page in flight, shared with the workers: a withdrawn page is skipped by the
+        # worker that takes it (pebble hands every page to its workers at once; cancelling one a
+        # worker holds would cost that worker its life).
+        self._withdrawn = context.Array("b", WITHDRAW_SLOTS, lock=False)
+        self._slots = itertools.count()
         self._pool = pebble.ProcessPool(
             max_workers=self.workers,
             max_tasks=max_tasks,
             initializer=init_worker,
-            context=worker_context(start_method),
+            initargs=(self._withdrawn,),
+            context=context,
         )
         # Launching the workers waits for the forkserver's preload (~1.5 s): a thread does it, and
         # pages submitted meanwhile wait in `_pending` instead of blocking the caller (the reactor).
         self._lock = threading.Lock()
         self._pending: list[tuple] | None = []  # None once the workers are up
+        self._slot_of: weakref.WeakKeyDictionary[Future, int] = weakref.WeakKeyDictionary()
         self._starter = threading.Thread(target=self._start, name="expowatch-pool-start", daemon=True)
         self._starter.start()
 
@@ -125,6 +141,10 @@ class ExtractionPool:
                   on_timeout: Callable[[], Result]) -> Future[Result]:
         outer: Future[Result] = Future()
         outer.set_running_or_notify_cancel()
+        slot = next(self._slots) % WITHDRAW_SLOTS
+        self._withdrawn[slot] = 0
+        self._slot_of[outer] = slot
+        function, args, kwargs = _unless_withdrawn, (slot, function, args, kwargs), {}
         with self._lock:
             if self._pending is not None:
                 self._pending.append((outer, function, args, kwargs, url, on_timeout))
@@ -140,6 +160,13 @@ class ExtractionPool:
             outer.set_exception(ExtractionFailed(f"{url}: could not schedule extraction: {exc}"))
             return
         inner.add_done_callback(lambda done: _settle(outer, done, url, on_timeout))
+
+    def withdraw(self, outer: Future) -> None:
+        """Give up on a submitted page (a crawl being stopped): unless a worker has started it, it is
+        skipped, and its future fails with ExtractionFailed."""
+        slot = self._slot_of.pop(outer, None)
+        if slot is not None:
+            self._withdrawn[slot] = 1
 
     def _start(self) -> None:
         """Launch the workers (pebble starts them with its first task), then hand over what waited."""
@@ -190,8 +217,11 @@ def timed_out(url: str, timeout: float) -> ExtractedArticle:
     )
 
 
-def init_worker() -> None:
-    """Prepare a worker: immediate death on SIGTERM, and the language model loaded before any page."""
+def init_worker(withdrawn=None) -> None:
+    """Prepare a worker: immediate death on SIGTERM, the table of withdrawn pages, and the language
+    model loaded before any page."""
+    global _WITHDRAWN
+    _WITHDRAWN = withdrawn
     # A worker stuck inside lxml's C code cannot run pebble's Python SIGTERM
     # handler, so pebble would wait 3 s before its SIGKILL; the default action
     # ends the worker as soon as the time cap is reached.
@@ -200,7 +230,20 @@ def init_worker() -> None:
     detect_language("warm up the language model before the first page arrives")
 
 
+_WITHDRAWN = None  # in a worker: the pool's table of withdrawn pages (init_worker)
+
+
+def _unless_withdrawn(slot: int, function: Callable, args: tuple, kwargs: dict):
+    """Run one page in a worker, unless the pool withdrew it meanwhile (then None)."""
+    if _WITHDRAWN is not None and _WITHDRAWN[slot]:
+        return None
+    return function(*args, **kwargs)
+
+
 def _settle(outer: Future, inner: Future, url: str, on_timeout: Callable[[], object]) -> None:
+    if not inner.cancelled() and inner.exception() is None and inner.result() is None:
+        outer.set_exception(ExtractionFailed(f"{url}: extraction withdrawn (the crawl was stopped)"))
+        return
     if inner.cancelled():
         outer.set_exception(ExtractionFailed(f"{url}: extraction cancelled (pool stopped)"))
         return

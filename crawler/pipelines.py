@@ -12,6 +12,7 @@ import os
 from functools import partial
 
 from scrapy import signals
+from twisted.internet import task
 from scrapy.exceptions import DropItem
 
 from crawler.events import EVENTS_ENV_VAR, TAGGER_VERSION, load_taxonomy
@@ -20,6 +21,7 @@ from crawler.extract.quality import CAPPED_WARNING
 from crawler.extraction_pool import start_forkserver
 from crawler.hints import hints_for
 from crawler.items import FetchedPage
+from crawler.runrecord import SHUTDOWN
 from crawler.page_work import PageTask
 from crawler.urls import canonical_url, page_canonical_url
 from crawler.workers import extraction_pool, store_writer
@@ -61,14 +63,22 @@ class ValidatePipeline(_Stage):
         return item
 
 
+SHUTDOWN_CHECK_SECONDS = 0.1  # how soon a stopped crawl stops waiting for extraction
+
+
 class ProcessPipeline(_Stage):
     """Hands each page to the worker pool (crawler.page_work): extract, date, tag, fingerprint.
 
-    The reactor only waits for the result, so it keeps downloading meanwhile.
+    The reactor only waits for the result, so it keeps downloading meanwhile. When the crawl
+    is stopped (SIGTERM, SIGINT), pages still waiting for a worker are not waited for: each
+    is recorded as an error with the reason "shutdown" (not stored, not skipped, so the next
+    run fetches it again), and the crawl ends within seconds however many pages were queued.
     """
 
     def __init__(self, crawler):
         super().__init__(crawler)
+        self._stopping: asyncio.Event | None = None
+        self._watch: task.LoopingCall | None = None
         self.workers = crawler.settings.getint("EXPOWATCH_EXTRACT_WORKERS") or None
         # Resolved here, so every worker reads the same file; loaded now so a bad file fails before any fetch.
         self.events_file = crawler.settings.get("EXPOWATCH_EVENTS_FILE") or os.environ.get(EVENTS_ENV_VAR) or None
@@ -91,14 +101,32 @@ class ProcessPipeline(_Stage):
         """Started on the first article: a crawl that finds nothing new never pays for it."""
         return extraction_pool(self.workers)
 
+    def open_spider(self) -> None:
+        self._stopping = asyncio.Event()
+        self._watch = task.LoopingCall(self._check_stopping)
+        self._watch.start(SHUTDOWN_CHECK_SECONDS, now=False)
+
+    def close_spider(self) -> None:
+        if self._watch is not None and self._watch.running:
+            self._watch.stop()
+
+    def _check_stopping(self) -> None:
+        """A crawler stops crawling only when it is stopped (Crawler.stop_async: a signal, the engine's
+        own stop); a crawl that finishes or closes its spider keeps waiting for its pages."""
+        if not self.crawler.crawling:
+            self._stopping.set()
+            self._watch.stop()
+
     async def process_item(self, item: FetchedPage) -> FetchedPage:
         if item.skip_reason:
             return item
         source = self.spider.source
-        task = PageTask(item.body, item.url, http_charset=item.http_charset, hints=hints_for(source),
+        page = PageTask(item.body, item.url, http_charset=item.http_charset, hints=hints_for(source),
                         listed_date=item.listed_date, source_event=source.event, events_file=self.events_file)
         try:
-            item.processed = await asyncio.wrap_future(self.pool.submit_page(task))
+            item.processed = await self._unless_stopped(self.pool.submit_page(page), item)
+        except DropItem:
+            raise
         except Exception as exc:  # a crash in the extractor is this page's failure, not the crawl's
             self.spider.record_error(item.url, f"extraction failed: {type(exc).__name__}: {exc}", "article")
             raise DropItem(f"extraction failed for {item.url}") from exc
@@ -110,6 +138,25 @@ class ProcessPipeline(_Stage):
                 self.stats.inc_value(f"expowatch/fields_capped/{name}")
                 logger.warning("%s: %s", item.url, warning)
         return item
+
+
+    async def _unless_stopped(self, future, item: FetchedPage):
+        """The pool's result for the page; DropItem, recorded as "shutdown", if the crawl is stopped first."""
+        result = asyncio.wrap_future(future)
+        if self._stopping is None:  # not opened through Scrapy (unit use)
+            return await result
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait({result, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if result in done:
+            return result.result()
+        self.pool.withdraw(future)  # a page still queued for a worker never starts
+        result.cancel()
+        self.stats.inc_value("expowatch/articles_shutdown")
+        self.spider.record_error(item.url, SHUTDOWN, "article")
+        raise DropItem(f"{item.url}: {SHUTDOWN}")
 
 
 class StorePipeline(_Stage):

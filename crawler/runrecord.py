@@ -17,7 +17,7 @@ from twisted.internet import task
 from storage.engine import resolve_db_url, session_factory
 from storage.models import CrawlRun
 from storage.runs import finish_run, is_store_error, judge_run, start_run, store_error_message
-from storage.store import ensure_source, utcnow
+from storage.store import ensure_source, this_host, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ RUN_ID_ENV = "EXPOWATCH_RUN_ID"
 SCHEDULER_PID_ENV = "EXPOWATCH_SCHEDULER_PID"
 SCHEDULER_CHECK_SECONDS = 1.0  # how often a scheduled crawl looks for its scheduler: cheap (getppid)
 SCHEDULER_GONE = "scheduler_gone"  # the close reason then (the run is recorded as partial)
+SHUTDOWN = "shutdown"  # the error reason of a fetched page a stopped crawl had no time for (crawler.pipelines)
 
 
 def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +89,7 @@ class CrawlRunRecorder:
         if run is None or run.source_id != source_id or run.status != "running":
             return None  # another source of a multi-source crawl, or a stale id: a row of its own
         run.started_at = utcnow()  # the crawl starts now; the scheduler's launch is in its own log
+        run.pid, run.host = os.getpid(), this_host()  # the process that holds the run from now on
         return run_id
 
     def spider_error(self, failure, response, spider) -> None:
@@ -115,7 +117,8 @@ class CrawlRunRecorder:
         stats = self.crawler.stats.get_stats()
         count = lambda key: int(stats.get(STAT_PREFIX + key, 0))  # noqa: E731
         new, dup, skipped = count("articles_new"), count("articles_duplicate"), count("articles_skipped")
-        article_errors = sum(1 for e in spider.errors if e["kind"] == "article")
+        # Pages the crawl had no time for when stopped are no verdict on the source.
+        article_errors = sum(1 for e in spider.errors if e["kind"] == "article" and e["reason"] != SHUTDOWN)
         status, message = judge_run(
             close_reason=reason,
             discovery_ok=spider.discovery["ok"],

@@ -10,6 +10,7 @@ the transaction.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
@@ -18,12 +19,15 @@ from sqlalchemy import Select, and_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import CrawlRun, SourceRow
-from storage.store import utcnow
+from storage.store import counts_from_store, this_host, utcnow
 
-FAILED_STATUSES = ("failed", "timeout")  # the crawl did not do its job
+FAILED_STATUSES = ("failed", "timeout", "interrupted")  # the crawl did not do its job
 COMPLETED_STATUSES = ("ok", "partial")  # the crawl ran and recorded what it found
 RUNNING = "running"
 INTERRUPTED = "interrupted: the crawl process ended before recording its result"
+# How a 'running' row whose crawl process is gone (killed, out of memory, the machine rebooted) is
+# shown, until the next crawl of its source closes it as failed (start_run).
+INTERRUPTED_STATUS = "interrupted"
 
 
 STORE_ERROR_HINT = ("check it with `sqlite3 FILE 'PRAGMA integrity_check'` (PostgreSQL: its server log) "
@@ -94,12 +98,34 @@ class RunRecord:
         return (self.finished_at - self.started_at).total_seconds()
 
 
-def _record(run: CrawlRun, name: str, *, with_stats: bool) -> RunRecord:
+def process_gone(pid: int | None, host: str | None) -> bool:
+    """True when a run's crawl process (pid on host) has ended; False when alive or not knowable here."""
+    if pid is None or host != this_host():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    try:  # a killed child its parent has not reaped yet is a zombie: gone all the same
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _record(session: Session, run: CrawlRun, name: str, *, with_stats: bool) -> RunRecord:
+    status, message = run.status, run.message
+    counts = {"articles_new": run.articles_new or 0, "articles_duplicate": run.articles_duplicate or 0,
+              "articles_skipped": run.articles_skipped or 0}
+    if status == RUNNING and process_gone(run.pid, run.host):  # its counts: what the store holds from it
+        status, message = INTERRUPTED_STATUS, f"{INTERRUPTED} (pid {run.pid} on {run.host} is gone)"
+        counts = counts_from_store(session, run.source_id, run.started_at)
     return RunRecord(
         id=run.id, source=name, started_at=run.started_at, finished_at=run.finished_at,
-        status=run.status, pages_fetched=run.pages_fetched or 0, articles_new=run.articles_new or 0,
-        articles_duplicate=run.articles_duplicate or 0, articles_skipped=run.articles_skipped or 0,
-        skip_reasons=dict(run.skip_reasons or {}), errors=list(run.errors or []), message=run.message,
+        status=status, pages_fetched=run.pages_fetched or 0, **counts,
+        skip_reasons=dict(run.skip_reasons or {}), errors=list(run.errors or []), message=message,
         stats=dict(run.stats or {}) if with_stats else {},
     )
 
@@ -123,7 +149,7 @@ def list_runs(session: Session, *, sources: Iterable[str] | None = None, failed_
     query = query.order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc())
     if limit is not None:
         query = query.limit(limit)
-    return [_record(run, name, with_stats=with_stats) for run, name in session.execute(query).all()]
+    return [_record(session, run, name, with_stats=with_stats) for run, name in session.execute(query).all()]
 
 
 def runs_by_source(session: Session, names: Iterable[str], *, since: datetime | None = None) -> dict[str, list[RunRecord]]:
@@ -137,19 +163,19 @@ def runs_by_source(session: Session, names: Iterable[str], *, since: datetime | 
 def get_run(session: Session, run_id: int) -> RunRecord | None:
     """One run by id, with its stats."""
     row = session.execute(_with_source(CrawlRun, SourceRow.name).where(CrawlRun.id == run_id)).first()
-    return _record(row[0], row[1], with_stats=True) if row else None
+    return _record(session, row[0], row[1], with_stats=True) if row else None
 
 
 def start_run(session: Session, source_id: int) -> int:
-    """Open a crawl_runs row; runs of this source left 'running' by a killed process become failed."""
+    """Open a crawl_runs row for this process; runs of this source left 'running' by a killed process
+    become failed, with the counts of what the store holds from them."""
     now = utcnow()
-    session.execute(
-        update(CrawlRun)
-        .where(and_(CrawlRun.source_id == source_id, CrawlRun.status == RUNNING))
-        .values(status="failed", finished_at=now, message=INTERRUPTED)
-    )
+    for run in session.scalars(select(CrawlRun).where(CrawlRun.source_id == source_id, CrawlRun.status == RUNNING)):
+        counts = counts_from_store(session, source_id, run.started_at, now)
+        session.execute(update(CrawlRun).where(CrawlRun.id == run.id).values(
+            status="failed", finished_at=now, message=INTERRUPTED, **counts))
     run = CrawlRun(source_id=source_id, started_at=now, status=RUNNING,
-                   skip_reasons={}, errors=[], stats={})
+                   skip_reasons={}, errors=[], stats={}, pid=os.getpid(), host=this_host())
     session.add(run)
     session.flush()
     return run.id

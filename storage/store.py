@@ -6,12 +6,13 @@ insert-or-ignore on a unique key, never check-then-insert.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Iterable
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -230,3 +231,21 @@ def record_skipped_page(session: Session, source_id: int, url: str, reason: str,
             or_(SkippedPage.extractor_version.is_(None), SkippedPage.extractor_version != extractor_version),
         ).values(reason=reason, extractor_version=extractor_version))
 
+
+def this_host() -> str:
+    """The name runs record as the host of their crawl process."""
+    return socket.gethostname()
+
+
+def counts_from_store(session: Session, source_id: int, since: datetime, until: datetime | None = None) -> dict[str, int]:
+    """What the store holds of a source from a time window: the counts of a run that could not record its own."""
+    def count(table, *conditions) -> int:
+        query = select(func.count()).select_from(table).where(table.c.source_id == source_id,
+                                                              table.c.first_seen_at >= since, *conditions)
+        if until is not None:
+            query = query.where(table.c.first_seen_at <= until)
+        return session.scalar(query) or 0
+
+    return {"articles_new": count(Article.__table__),
+            "articles_duplicate": count(ArticleUrl.__table__, ArticleUrl.__table__.c.relation == "exact_copy"),
+            "articles_skipped": count(SkippedPage.__table__)}

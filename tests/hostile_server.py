@@ -403,3 +403,58 @@ def skipped(db_path: Path) -> dict[str, str]:
     """URL -> skip reason of every page remembered as skipped."""
     with sqlite3.connect(db_path) as conn:
         return dict(conn.execute("SELECT url, reason FROM skipped_pages"))
+
+
+# -- stopping a crawl by a signal --------------------------------------------------------
+
+POLL_STORE_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class SignalledCrawl:
+    """A crawl stopped by a signal: how long it took to end (None: it did not, and was killed) and what it recorded."""
+
+    seconds: float | None
+    returncode: int | None
+    stored_at_signal: int
+    stored: int
+    run_status: str
+    shutdown_errors: int
+    stderr: str
+
+
+def count_articles(db_path: Path) -> int:
+    try:
+        with sqlite3.connect(db_path) as conn:
+            return conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def signal_crawl(args: list[str], env: dict[str, str], db_path: Path, *, signum: int, group: bool,
+                 after_articles: int, grace: float, workdir: Path, start_timeout: float = 120) -> SignalledCrawl:
+    """Start `expowatch ARGS` in a process group of its own, send signum once `after_articles` are
+    stored (to the whole group, as timeout(1) and Docker do, or to the crawl process alone), and
+    wait up to `grace` seconds for it to end; a crawl still running then is killed (SIGKILL)."""
+    err_path = workdir / "signalled.err"
+    with err_path.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", *args], env=env, stdout=subprocess.DEVNULL,
+                                stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + start_timeout
+        while proc.poll() is None and time.monotonic() < deadline and count_articles(db_path) < after_articles:
+            time.sleep(POLL_STORE_SECONDS)  # polling the store: the crawl gives no other sign of progress
+        at_signal = count_articles(db_path)
+        started = time.monotonic()
+        (os.killpg if group else os.kill)(proc.pid, signum)
+        try:
+            returncode = proc.wait(timeout=grace)
+            seconds: float | None = time.monotonic() - started
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            returncode, seconds = None, None
+    with sqlite3.connect(db_path) as conn:
+        status, stats = conn.execute("SELECT status, stats FROM crawl_runs ORDER BY id DESC LIMIT 1").fetchone()
+    shutdown = json.loads(stats or "{}").get("expowatch/articles_shutdown", 0)
+    return SignalledCrawl(seconds, returncode, at_signal, count_articles(db_path), status, shutdown,
+                          err_path.read_text(errors="replace"))

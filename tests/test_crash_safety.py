@@ -195,3 +195,78 @@ def test_a_damaged_store_fails_the_run_and_search_says_so_in_one_line(tmp_path, 
     assert found.stderr.startswith("expowatch: error: reading the store failed: database disk image is malformed; "
                                    "check it with `sqlite3 FILE 'PRAGMA integrity_check'`")
     assert len(found.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.integration
+def test_a_killed_run_shows_as_interrupted_with_the_counts_the_store_holds(tmp_path, run_cli):
+    """kill -9 mid-crawl: `runs` and `health` show the run as interrupted (not running), counting the
+    articles stored during it; the next crawl of the source closes it as failed with those counts."""
+    import json
+    import sqlite3
+
+    from hostile_server import HostileServer, article, count_articles, crawl_env, feed, signal_crawl, write_sources
+    from storage.runs import INTERRUPTED, start_run
+
+    with HostileServer({r"/a/\d+\.html": article}) as site:
+        site.routes["/feed.xml"] = feed([site.url(f"/a/{n}.html") for n in range(1, 301)])
+        sources = write_sources(tmp_path / "s.toml", {"k": {"feeds": [site.url("/feed.xml")],
+                                                             "article_pattern": r"/a/\d+\.html$"}})
+        db = tmp_path / "store.db"
+        killed = signal_crawl(["crawl", "--sources-file", str(sources), "--db", str(db)], crawl_env(tmp_path), db,
+                              signum=signal.SIGKILL, group=True, after_articles=20, grace=30, workdir=tmp_path)
+    assert killed.seconds is not None and killed.run_status == "running"  # the row as the killed crawl left it
+    stored = count_articles(db)
+    assert stored >= 20
+
+    listed = run_cli("runs", "--format", "json", "--db", str(db), check=True)
+    (run,) = json.loads(listed.stdout)
+    assert run["status"] == "interrupted" and run["articles_new"] == stored
+    assert run["message"].startswith(INTERRUPTED)
+    health = run_cli("health", "--format", "json", "--sources-file", str(sources), "--source", "k", "--db", str(db))
+    assert '"interrupted"' in health.stdout and '"running"' not in health.stdout
+
+    with session_factory(f"sqlite:///{db}").begin() as session:  # what the next crawl of the source does first
+        start_run(session, session.scalar(select(CrawlRun.source_id)))
+    with sqlite3.connect(db) as conn:
+        first = conn.execute("SELECT status, message, articles_new FROM crawl_runs ORDER BY id LIMIT 1").fetchone()
+    assert first == ("failed", INTERRUPTED, stored)
+
+
+SIGNAL_GRACE_S = 10.0  # Docker's default stop timeout; timeout(1) and systemd send SIGTERM the same way
+SIGNAL_TRIES = 3  # benchmarks/signal_stop.py runs 20
+
+
+@pytest.mark.integration
+def test_sigterm_to_the_process_group_ends_the_crawl_with_its_run_recorded(tmp_path):
+    """The whole group gets SIGTERM (helpers included, as timeout(1) and Docker send it): the crawl
+    ends within the grace period every time, its run recorded; the fetched pages it had no time for
+    are recorded as 'shutdown', and the next crawl stores them."""
+    import json
+    import sqlite3
+
+    from hostile_server import (
+        HostileServer, article, count_articles, crawl_env, feed, run_measured, signal_crawl, write_sources,
+    )
+
+    articles = 300
+    with HostileServer({r"/a/\d+\.html": article}) as site:
+        site.routes["/feed.xml"] = feed([site.url(f"/a/{n}.html") for n in range(1, articles + 1)])
+        sources = write_sources(tmp_path / "s.toml", {"t": {"feeds": [site.url("/feed.xml")], "concurrency": 8,
+                                                             "article_pattern": r"/a/\d+\.html$"}})
+        env = crawl_env(tmp_path)
+        for attempt in range(SIGNAL_TRIES):
+            db = tmp_path / f"store-{attempt}.db"
+            stopped = signal_crawl(["crawl", "--sources-file", str(sources), "--db", str(db)], env, db,
+                                   signum=signal.SIGTERM, group=True, after_articles=20, grace=SIGNAL_GRACE_S,
+                                   workdir=tmp_path)
+            assert stopped.seconds is not None, f"try {attempt}: still running {SIGNAL_GRACE_S} s after SIGTERM"
+            assert stopped.returncode == 0 and stopped.run_status == "partial", stopped.stderr[-2000:]
+            assert "Traceback" not in stopped.stderr
+            assert stopped.stored + stopped.shutdown_errors <= articles
+        with sqlite3.connect(db) as conn:
+            (errors,) = conn.execute("SELECT errors FROM crawl_runs").fetchone()
+        assert {e["reason"] for e in json.loads(errors)} <= {"shutdown"}
+        again = run_measured(["crawl", "--sources-file", str(sources), "--db", str(db)], env, timeout=180,
+                             workdir=tmp_path)
+        assert again.returncode == 0, again.stderr
+    assert count_articles(db) == articles  # what the shutdown left is fetched by the next crawl

@@ -12,7 +12,7 @@ from crawler.cli.app import EXIT_FAILED, MAX_STORE_INT, DbOption, SourcesFileOpt
 from crawler.cli.output import Column, ListFormat, print_table, write_records
 from crawler.cli.sources import load_registry
 
-STATUS_STYLES = {"ok": "green", "partial": "yellow", "running": "cyan", "failed": "red", "timeout": "red",
+STATUS_STYLES = {"ok": "green", "partial": "yellow", "running": "cyan", "failed": "red", "timeout": "red", "interrupted": "red",
                  "warning": "yellow", "unhealthy": "bold red", "new": "cyan"}
 ERRORS_SHOWN = 5  # per run in the table; --format json has them all
 
