@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -15,25 +16,38 @@ from crawler.web.highlight import evidence_spans, segments
 from crawler.web.overviews import event_articles, events_overview, sources_overview
 from crawler.web.params import SEARCH_PARAMETERS, read_values, search_params
 from crawler.web.store import check_filters, reading
-from storage.facets import facet_counts
+from storage.facets import facets_of_hits
 from storage.models import SourceRow
 from storage.queries import MAX_ROW_ID, get_article, search, source_names
 
 NO_PARAMETERS: dict = {}
+FACET_SAMPLE = 100  # matches fetched for the facet counts (five pages): milliseconds, where counting every
+#                     match of a broad query at 100,000 articles takes seconds (benchmarks/web.py)
 
 
 def search_page(request: Request) -> Response:
-    """Search with every filter of `expowatch search`, facet counts beside them, newest or best first."""
+    """Search with every filter of `expowatch search`, facet counts beside them, newest or best first.
+
+    One search fetches the first FACET_SAMPLE matches in the page's order (or up to the
+    page, when it lies deeper): the page is a slice of them and the facets count them.
+    When there are fewer, that is every match and the total is exact; otherwise the page
+    says "more than" and the facets say they count the first FACET_SAMPLE.
+    """
     params = search_params(request.query_params)
     query = params.query
+    end = query.offset + query.limit
     with reading(request) as session:
         check_filters(request, session, query)
-        hits = search(session, query)
-        facets = facet_counts(session, query)
+        first = search(session, replace(query, offset=0, limit=max(FACET_SAMPLE, end) + 1))
+        sampled = len(first) > max(FACET_SAMPLE, end)
+        first = first[:max(FACET_SAMPLE, end)]
+        hits = first[query.offset:end]
+        facets = facets_of_hits(session, first[:FACET_SAMPLE])
         sources = source_names(session)
     taxonomy = request.app.state.config.taxonomy
     return templates.TemplateResponse(request, "search.html", {
-        "params": params, "query": query, "hits": hits, "facets": facets, "total": facets.total,
+        "params": params, "query": query, "hits": hits, "facets": facets, "total": len(first), "more": sampled,
+        "has_next": sampled or end < len(first), "sample": FACET_SAMPLE,
         "values": read_values(request.query_params), "sources": sources, "taxonomy": list(taxonomy),
         "tz": params.tz, "parameters": {p.name: p for p in SEARCH_PARAMETERS},
     })
