@@ -37,13 +37,13 @@ def search_page(request: Request) -> Response:
     query = params.query
     end = query.offset + query.limit
     with reading(request) as session:
-        check_filters(request, session, query)
+        sources = source_names(session)
+        check_filters(request, session, query, sources)
         first = search(session, replace(query, offset=0, limit=max(FACET_SAMPLE, end) + 1))
         sampled = len(first) > max(FACET_SAMPLE, end)
         first = first[:max(FACET_SAMPLE, end)]
         hits = first[query.offset:end]
         facets = facets_of_hits(session, first[:FACET_SAMPLE])
-        sources = source_names(session)
     taxonomy = request.app.state.config.taxonomy
     return templates.TemplateResponse(request, "search.html", {
         "params": params, "query": query, "hits": hits, "facets": facets, "total": len(first), "more": sampled,
