@@ -298,6 +298,7 @@ def test_serve_with_a_token_lets_in_only_who_has_it(cli_env, sqlite_url):
             entry = client.get("/?token=s3cret-token&q=expo")
             assert entry.status_code == 303 and entry.headers["location"] == "/?q=expo"
             assert client.get("/?q=expo").status_code == 200  # the cookie now carries it
+        assert server.stop() == 0  # SIGTERM: a clean stop
 
 
 @pytest.mark.integration
