@@ -28,10 +28,11 @@ FACET_SAMPLE = 100  # matches fetched for the facet counts (five pages): millise
 def search_page(request: Request) -> Response:
     """Search with every filter of `expowatch search`, facet counts beside them, newest or best first.
 
-    One search fetches the first FACET_SAMPLE matches in the page's order (or up to the
-    page, when it lies deeper): the page is a slice of them and the facets count them.
-    When there are fewer, that is every match and the total is exact; otherwise the page
-    says "more than" and the facets say they count the first FACET_SAMPLE.
+    One search fetches the first FACET_SAMPLE matches in the page's order: a page among
+    them is a slice of them, and the facets count them. When there are fewer, that is
+    every match and the total is exact; otherwise the page says "more than" and the
+    facets say they count the first FACET_SAMPLE. A page deeper than that is a search of
+    its own (one row more than the page, to know whether another follows).
     """
     params = search_params(request.query_params)
     query = params.query
@@ -39,15 +40,20 @@ def search_page(request: Request) -> Response:
     with reading(request) as session:
         sources = source_names(session)
         check_filters(request, session, query, sources)
-        first = search(session, replace(query, offset=0, limit=max(FACET_SAMPLE, end) + 1))
-        sampled = len(first) > max(FACET_SAMPLE, end)
-        first = first[:max(FACET_SAMPLE, end)]
-        hits = first[query.offset:end]
-        facets = facets_of_hits(session, first[:FACET_SAMPLE])
+        first = search(session, replace(query, offset=0, limit=FACET_SAMPLE + 1))
+        more = sampled = len(first) > FACET_SAMPLE
+        first = first[:FACET_SAMPLE]
+        if end <= FACET_SAMPLE or not more:
+            hits, has_next, total = first[query.offset:end], end < len(first) or more, len(first)
+        else:
+            deeper = search(session, replace(query, limit=query.limit + 1))
+            hits, has_next = deeper[:query.limit], len(deeper) > query.limit
+            total, more = query.offset + len(hits), has_next
+        facets = facets_of_hits(session, first)
     taxonomy = request.app.state.config.taxonomy
     return templates.TemplateResponse(request, "search.html", {
-        "params": params, "query": query, "hits": hits, "facets": facets, "total": len(first), "more": sampled,
-        "has_next": sampled or end < len(first), "sample": FACET_SAMPLE,
+        "params": params, "query": query, "hits": hits, "facets": facets, "total": total, "more": more,
+        "has_next": has_next, "sampled": sampled, "sample": FACET_SAMPLE,
         "values": read_values(request.query_params), "sources": sources, "taxonomy": list(taxonomy),
         "tz": params.tz, "parameters": {p.name: p for p in SEARCH_PARAMETERS},
     })
