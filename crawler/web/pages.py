@@ -66,21 +66,20 @@ def _zone(name: str | None):
         return None
 
 
-def article_id_of(request: Request) -> int:
+def stored_article(request: Request, session):
+    """The article the path names (with no query parameters); 404 when it is not stored."""
+    read_values(request.query_params, NO_PARAMETERS)
     article_id = request.path_params["article_id"]
-    if not 0 < article_id <= MAX_ROW_ID:
+    detail = get_article(session, article_id) if 0 < article_id <= MAX_ROW_ID else None
+    if detail is None:
         raise HTTPException(404, f"no article {article_id} in the store")
-    return article_id
+    return detail
 
 
 def article_page(request: Request) -> Response:
     """One article: dates (local, UTC, raw), language, events with evidence marked, every URL and copy."""
-    read_values(request.query_params, NO_PARAMETERS)
-    article_id = article_id_of(request)
     with reading(request) as session:
-        detail = get_article(session, article_id)
-        if detail is None:
-            raise HTTPException(404, f"no article {article_id} in the store")
+        detail = stored_article(request, session)
         source_zone = session.execute(select(SourceRow.timezone).where(SourceRow.name == detail.article.source)).scalar()
     a = detail.article
     local = _zone(a.date_timezone) or _zone(source_zone)
