@@ -1,19 +1,25 @@
 """Facet counts of a search: how many of its matches fall in each event, year, source and language.
 
-The web view shows them beside its filters. They count the matches of the query as
-given (its filters included), one row per story unless the query asks for every copy.
+facet_counts() counts every match of a query (exact; on a broad query over a big store
+that reads every matching row, seconds at 100,000 articles). facets_of_hits() counts a
+sample the caller already has, such as the first few hundred matches in the page's
+order: what the web view shows beside its filters, in milliseconds. Both count the
+matches of the query as given (its filters included), one row per story unless the
+query asks for every copy.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage import search_sql
 from storage.models import Article, ArticleEvent, SourceRow
-from storage.queries import SearchQuery
+from storage.queries import ID_BATCH, ArticleHit, SearchQuery
 
 FACET_VALUES = 12  # values shown per facet, the most frequent first: a column beside the results
 
@@ -52,3 +58,24 @@ def facet_counts(session: Session, query: SearchQuery, *, values: int = FACET_VA
     language = func.lower(matching.c.language)
     languages = top(select(language).select_from(matching), language)
     return Facets(total, events, years, sources, languages)
+
+
+def facets_of_hits(session: Session, hits: Sequence[ArticleHit], *, values: int = FACET_VALUES) -> Facets:
+    """Facet counts over hits (search() results): total is len(hits)."""
+    def top(counter: Counter) -> list:
+        return sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:values]
+
+    years: Counter = Counter()
+    ids = [h.id for h in hits]
+    for start in range(0, len(ids), ID_BATCH):
+        rows = session.execute(select(ArticleEvent.article_id, ArticleEvent.year).distinct()
+                               .where(ArticleEvent.article_id.in_(ids[start:start + ID_BATCH]),
+                                      ArticleEvent.role == "primary", ArticleEvent.year.is_not(None)))
+        years.update(year for _, year in rows)
+    return Facets(
+        total=len(hits),
+        events=top(Counter(slug for h in hits for slug in set(h.events))),
+        years=top(years),
+        sources=top(Counter(h.source for h in hits)),
+        languages=top(Counter(h.language.lower() for h in hits if h.language)),
+    )

@@ -24,6 +24,7 @@ def parsed(document: bytes | str):
     return feed
 
 
+@pytest.mark.integration
 def test_an_event_feed_lists_its_stories_newest_first_with_stable_ids(store, run_cli, tmp_path):
     db_url, _ = store
     out = tmp_path / "wie.xml"
@@ -40,6 +41,7 @@ def test_an_event_feed_lists_its_stories_newest_first_with_stable_ids(store, run
     assert again.read_bytes() == out.read_bytes()  # nothing new: the same document, the same ids
 
 
+@pytest.mark.integration
 def test_a_query_feed_on_stdout_matches_chinese_and_english_and_filters_by_source(store, run_cli):
     db_url, _ = store
     proc = run_cli("feed", "--query", "智博会 OR Nanjing", "--db", db_url, check=True)
@@ -77,6 +79,7 @@ def test_a_hostile_title_is_carried_as_text(sqlite_url):
     (["--query", "expo", "--source", "nowhere"], "--source 'nowhere': no such source in the store"),
     (["--query", " ".join(f"w{i}" for i in range(100))], "--query: search query has 100 terms"),
 ])
+@pytest.mark.integration
 def test_bad_feed_requests_are_one_clear_line(store, run_cli, args, message):
     db_url, _ = store
     proc = run_cli("feed", *args, "--db", db_url)

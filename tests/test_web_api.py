@@ -298,6 +298,7 @@ def test_serve_with_a_token_lets_in_only_who_has_it(cli_env, sqlite_url):
             entry = client.get("/?token=s3cret-token&q=expo")
             assert entry.status_code == 303 and entry.headers["location"] == "/?q=expo"
             assert client.get("/?q=expo").status_code == 200  # the cookie now carries it
+        assert server.stop() == 0  # SIGTERM: a clean stop
 
 
 @pytest.mark.integration
@@ -340,3 +341,25 @@ def test_demo_serve_prints_the_address_of_the_web_view_of_the_demo_store(cli_env
             proc.kill()
             out, _ = proc.communicate()
     assert "stopped" in out
+
+
+def test_the_search_page_pages_through_every_match_and_says_when_facets_are_a_sample(site, monkeypatch):
+    import re as regex
+
+    from crawler.web import pages
+
+    client, db_url, _ = site
+    everything = expected(db_url, SearchQuery(all_copies=True, limit=None))
+    monkeypatch.setattr(pages, "FACET_SAMPLE", 3)
+    first = client.get("/", params={"copies": "true", "limit": 2}).text
+    assert "of more than <strong id=\"total\">3</strong>" in first and 'id="facet-note"' in first
+    seen, url, pages_read = [], "/?copies=true&limit=2", 0
+    while url and pages_read < 10:
+        page = client.get(url).text
+        seen += [int(i) for i in regex.findall(r'<a href="/articles/(\d+)" class="hit-title">', page)]
+        found = regex.search(r'<a href="(/\?[^"]+)" id="next-page">', page)
+        url, pages_read = (found.group(1).replace("&amp;", "&") if found else None), pages_read + 1
+    assert seen == everything
+    monkeypatch.setattr(pages, "FACET_SAMPLE", 100)
+    exact = client.get("/", params={"copies": "true"}).text
+    assert f'of <strong id="total">{len(everything)}</strong>' in exact and 'id="facet-note"' not in exact

@@ -76,7 +76,7 @@ def served(tmp_path_factory):
         assert again.returncode == 1, again.stderr  # the dead source fails again: two in a row
         expected = web.expected_articles()
     with ServeProcess("--db", str(db), "--sources-file", str(sources), env=env) as server:
-        yield {"url": server.url, "db": f"sqlite:///{db}", "expected": expected}
+        yield {"url": server.url, "db": f"sqlite:///{db}", "expected": expected, "sources": sources, "env": env}
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +241,17 @@ def test_a_hostile_page_runs_no_script(browser, served):
     assert browser.execute_script("return window.__pwned === undefined")
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018 (reading it is the check)
+
+
+def test_the_sources_page_judges_health_as_expowatch_health_does(served):
+    import json
+
+    proc = subprocess.run([sys.executable, "-m", "crawler.cli", "health", "--format", "json", "--sources-file",
+                           str(served["sources"]), "--db", served["db"]], capture_output=True, text=True,
+                          env=served["env"], timeout=120)
+    assert proc.returncode == 1, proc.stderr  # the dead source is unhealthy
+    cli = {h["source"]: (h["status"], h["problems"]) for h in json.loads(proc.stdout)}
+    web = {s["source"]: (s["health"]["status"], s["health"]["problems"])
+           for s in httpx.get(urljoin(served["url"], "/api/sources"), timeout=30).json()}
+    assert cli["dead"][0] == "unhealthy"
+    assert {name: web[name] for name in cli} == cli

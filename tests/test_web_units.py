@@ -73,3 +73,13 @@ def test_parameters_read_as_the_cli_reads_its_options():
 ])
 def test_only_loopback_addresses_count_as_private(host, loopback):
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize("url, link", [
+    ("https://example.org/a?b=1", "https://example.org/a?b=1"), ("HTTP://x.example/", "HTTP://x.example/"),
+    ("javascript:alert(1)", "#"), (" javascript:alert(1)", "#"), ("data:text/html,x", "#"), ("", "#"), (None, "#"),
+])
+def test_stored_urls_become_links_only_when_http(url, link):
+    from crawler.web.app import web_link
+
+    assert web_link(url) == link

@@ -21,12 +21,12 @@ from starlette.routing import Route
 from crawler.feeds import FEED_LIMIT, render_feed
 from crawler.web.app import templates
 from crawler.web.overviews import events_overview, sources_overview
-from crawler.web.pages import NO_PARAMETERS, article_id_of
+from crawler.web.pages import NO_PARAMETERS, stored_article
 from crawler.web.params import SEARCH_PARAMETERS, read_values, search_params
 from crawler.web.store import check_filters, reading
 from storage.exports import csv_cells
 from storage.facets import facet_counts
-from storage.queries import EXPORT_BATCH, EXPORT_COLUMNS, SearchQuery, count, get_article, iter_articles, search
+from storage.queries import EXPORT_BATCH, EXPORT_COLUMNS, SearchQuery, count, iter_articles, search
 
 API_VERSION = "1"
 ATOM = "application/atom+xml; charset=utf-8"
@@ -71,13 +71,8 @@ def api_facets(request: Request) -> Response:
 
 def api_article(request: Request) -> Response:
     """Every stored field of one article, its events with evidence, its URLs, copies and original."""
-    read_values(request.query_params, NO_PARAMETERS)
-    article_id = article_id_of(request)
     with reading(request) as session:
-        detail = get_article(session, article_id)
-    if detail is None:
-        raise HTTPException(404, f"no article {article_id} in the store")
-    return _json(detail.to_dict())
+        return _json(stored_article(request, session).to_dict())
 
 
 def api_events(request: Request) -> Response:

@@ -49,10 +49,16 @@ def _with_params(request: Request, **changes: Any) -> str:
     return urlencode(items)
 
 
+def web_link(url: str | None) -> str:
+    """url when it is http(s), else "#": a stored URL never becomes a javascript: or data: link."""
+    return url if url and url.lower().startswith(("http://", "https://")) else "#"
+
+
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["with_params"] = _with_params
+    env.filters["web_link"] = web_link
     env.filters["when"] = lambda value, tz=None, fmt="%Y-%m-%d %H:%M": (
         value.astimezone(tz).strftime(fmt) if value and tz else value.strftime(fmt) if value else "")
     return env

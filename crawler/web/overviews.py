@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 
 from crawler.web.charts import Bar, bar_chart
 from scheduler.health import HealthPolicy, SourceHealth, assess_source
-from scheduler.monitor import HISTORY_DAYS
+from scheduler.monitor import HISTORY_DAYS, schedule_interval
 from storage.runs import RunRecord, runs_by_source
-from scheduler.triggers import interval_of, parse_schedule
 from storage.events import event_counts
 from storage.models import SourceRow
 from storage.queries import ArticleHit, SearchQuery, count, search
@@ -116,12 +115,7 @@ def sources_overview(session: Session, registry: Mapping, *, now: datetime | Non
     overview = []
     for name in names:
         declared = registry.get(name)
-        interval = None
-        if declared is not None:
-            try:
-                interval = interval_of(parse_schedule(declared.schedule, declared.timezone), now)
-            except ValueError:
-                interval = None  # the scheduler reports an unusable schedule, as `expowatch health` leaves it
+        interval = schedule_interval(declared, now) if declared is not None else None
         health = assess_source(name, history[name], now, interval=interval,
                                enabled=declared.enabled if declared is not None else True, policy=policy)
         last = list(reversed(history[name]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -15,25 +16,44 @@ from crawler.web.highlight import evidence_spans, segments
 from crawler.web.overviews import event_articles, events_overview, sources_overview
 from crawler.web.params import SEARCH_PARAMETERS, read_values, search_params
 from crawler.web.store import check_filters, reading
-from storage.facets import facet_counts
+from storage.facets import facets_of_hits
 from storage.models import SourceRow
 from storage.queries import MAX_ROW_ID, get_article, search, source_names
 
 NO_PARAMETERS: dict = {}
+FACET_SAMPLE = 100  # matches fetched for the facet counts (five pages): milliseconds, where counting every
+#                     match of a broad query at 100,000 articles takes seconds (benchmarks/web.py)
 
 
 def search_page(request: Request) -> Response:
-    """Search with every filter of `expowatch search`, facet counts beside them, newest or best first."""
+    """Search with every filter of `expowatch search`, facet counts beside them, newest or best first.
+
+    One search fetches the first FACET_SAMPLE matches in the page's order: a page among
+    them is a slice of them, and the facets count them. When there are fewer, that is
+    every match and the total is exact; otherwise the page says "more than" and the
+    facets say they count the first FACET_SAMPLE. A page deeper than that is a search of
+    its own (one row more than the page, to know whether another follows).
+    """
     params = search_params(request.query_params)
     query = params.query
+    end = query.offset + query.limit
     with reading(request) as session:
-        check_filters(request, session, query)
-        hits = search(session, query)
-        facets = facet_counts(session, query)
         sources = source_names(session)
+        check_filters(request, session, query, sources)
+        first = search(session, replace(query, offset=0, limit=FACET_SAMPLE + 1))
+        more = sampled = len(first) > FACET_SAMPLE
+        first = first[:FACET_SAMPLE]
+        if end <= FACET_SAMPLE or not more:
+            hits, has_next, total = first[query.offset:end], end < len(first) or more, len(first)
+        else:
+            deeper = search(session, replace(query, limit=query.limit + 1))
+            hits, has_next = deeper[:query.limit], len(deeper) > query.limit
+            total, more = query.offset + len(hits), has_next
+        facets = facets_of_hits(session, first)
     taxonomy = request.app.state.config.taxonomy
     return templates.TemplateResponse(request, "search.html", {
-        "params": params, "query": query, "hits": hits, "facets": facets, "total": facets.total,
+        "params": params, "query": query, "hits": hits, "facets": facets, "total": total, "more": more,
+        "has_next": has_next, "sampled": sampled, "sample": FACET_SAMPLE,
         "values": read_values(request.query_params), "sources": sources, "taxonomy": list(taxonomy),
         "tz": params.tz, "parameters": {p.name: p for p in SEARCH_PARAMETERS},
     })
@@ -46,21 +66,20 @@ def _zone(name: str | None):
         return None
 
 
-def article_id_of(request: Request) -> int:
+def stored_article(request: Request, session):
+    """The article the path names (with no query parameters); 404 when it is not stored."""
+    read_values(request.query_params, NO_PARAMETERS)
     article_id = request.path_params["article_id"]
-    if not 0 < article_id <= MAX_ROW_ID:
+    detail = get_article(session, article_id) if 0 < article_id <= MAX_ROW_ID else None
+    if detail is None:
         raise HTTPException(404, f"no article {article_id} in the store")
-    return article_id
+    return detail
 
 
 def article_page(request: Request) -> Response:
     """One article: dates (local, UTC, raw), language, events with evidence marked, every URL and copy."""
-    read_values(request.query_params, NO_PARAMETERS)
-    article_id = article_id_of(request)
     with reading(request) as session:
-        detail = get_article(session, article_id)
-        if detail is None:
-            raise HTTPException(404, f"no article {article_id} in the store")
+        detail = stored_article(request, session)
         source_zone = session.execute(select(SourceRow.timezone).where(SourceRow.name == detail.article.source)).scalar()
     a = detail.article
     local = _zone(a.date_timezone) or _zone(source_zone)

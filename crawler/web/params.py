@@ -7,15 +7,13 @@ that cannot be used is a BadParameter naming it, which the app answers with 400.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from starlette.datastructures import QueryParams
 
 from storage.queries import (
-    DATE_FIELDS,
     ROLES,
-    SORTS,
     BadSearchOption,
     SearchQuery,
     query_from_options,
@@ -167,9 +165,4 @@ def search_params(params: QueryParams, *, default_limit: int | None = PAGE_SIZE)
         name = {"text": "q", "date_field": "dates", "role": "role"}.get(exc.option, exc.option)
         raise BadParameter(f"{name}: {exc.message}") from None
     return SearchParams(query, tz_name)
-
-
-def without_paging(query: SearchQuery) -> SearchQuery:
-    """query for a download or a count: every match, no page."""
-    return replace(query, limit=None, offset=0)
 

@@ -7,6 +7,7 @@ is known (and printed) before the first request.
 from __future__ import annotations
 
 import ipaddress
+import signal
 import socket
 import threading
 import time
@@ -56,8 +57,19 @@ def _server(config: WebConfig):
                                          server_header=False, lifespan="on"))
 
 
+def _stopped(signum, _frame) -> None:
+    raise SystemExit(0)
+
+
 def serve_forever(config: WebConfig, sock: socket.socket) -> None:
-    """Serve on sock until SIGINT/SIGTERM (uvicorn's handlers: open requests finish first)."""
+    """Serve on sock until SIGINT/SIGTERM, then exit 0.
+
+    uvicorn's own handlers let open requests finish, then re-send the signal to the
+    handlers that were there before: ours, which end the process with status 0 (a
+    stop that was asked for is not a failure).
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stopped)
     _server(config).run(sockets=[sock])
 
 

@@ -23,15 +23,18 @@ def reading(request: Request) -> Iterator[Session]:
         yield session
 
 
-def check_filters(request: Request, session: Session, query: SearchQuery) -> None:
+def check_filters(request: Request, session: Session, query: SearchQuery, known: list[str] | None = None) -> None:
     """BadParameter when a source or event filter names nothing the store or the taxonomy knows.
 
     (`expowatch search --source` refuses an unknown source the same way: a typo must
-    not look like "no matches".)
+    not look like "no matches".) known: the store's source names, when the caller has them.
     """
-    unknown = unknown_sources(session, query.sources)
+    if not query.sources and not query.events:
+        return
+    unknown = [s for s in query.sources if s not in known] if known is not None \
+        else unknown_sources(session, query.sources)
     if unknown:
-        known = source_names(session)
+        known = known if known is not None else source_names(session)
         raise BadParameter(f"source={unknown[0]!r}: no such source in the store (known: "
                            f"{', '.join(known[:NAMES_LISTED]) or 'none yet'}{' ...' if len(known) > NAMES_LISTED else ''})")
     taxonomy = request.app.state.config.taxonomy
