@@ -6,11 +6,13 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import Article, RawPage, SourceRow
+from crawler.dedup import Signature, band_hashes
+from storage.models import Article, MinhashBand, RawPage, SourceRow
+from storage.store import index_article
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class ExtractionUpdate:
     encoding: str | None
     language: str | None
     extractor_version: str
+    minhash: bytes | None = None  # crawler.dedup.Signature.to_bytes() of the new text
 
 
 def apply_extraction(session: Session, article_id: int, fields: ExtractionUpdate) -> bool:
@@ -74,4 +77,7 @@ def apply_extraction(session: Session, article_id: int, fields: ExtractionUpdate
             session.execute(update(Article).where(Article.id == article_id).values(**fields.__dict__))
     except IntegrityError:  # content_hash is unique: the new text is an exact copy of another article
         return False
+    if fields.minhash is not None:  # the near-duplicate index follows the new text
+        session.execute(delete(MinhashBand).where(MinhashBand.article_id == article_id))
+        index_article(session, article_id, band_hashes(Signature.from_bytes(fields.minhash)))
     return True

@@ -75,7 +75,7 @@ def unknown_source_line(source: str, registry, url: str) -> str:
 
 def _reextract_one(session, page, declared, doc, taxonomy) -> str:
     """Write one page's new extraction and tags; returns what happened, for the summary."""
-    from crawler.dedup import content_hash
+    from crawler.dedup import content_hash, text_signature
     from crawler.events import TAGGER_VERSION, tag_article
     from storage.events import replace_article_tags
     from storage.reextract import ExtractionUpdate, apply_extraction
@@ -88,6 +88,7 @@ def _reextract_one(session, page, declared, doc, taxonomy) -> str:
         updated_raw=doc.updated_raw, date_flag=doc.date_flag, published_precision=doc.published_precision,
         date_source=doc.date_source, date_timezone=doc.timezone, encoding=doc.encoding,
         language=doc.language, extractor_version=doc.extractor_version,
+        minhash=text_signature(doc.text).to_bytes(),
     )
     if not apply_extraction(session, page.article_id, fields):
         return "kept (new text equals another article's)"
