@@ -73,6 +73,11 @@ def articles_for_tagging(session: Session, *, source: str | None = None, event: 
         yield ArticleForTagging(row[0], row[1] or "", row[2], row[3], row[4], row[5])
 
 
+def stored_event_slugs(session: Session) -> list[str]:
+    """Every event slug some stored article is tagged with, sorted."""
+    return list(session.scalars(select(ArticleEvent.event).distinct().order_by(ArticleEvent.event)))
+
+
 def event_counts(session: Session) -> dict[tuple[str, int | None], dict[str, int]]:
     """Article counts per (event, year) and role: {(slug, year): {"primary": n, "mentioned": m}}."""
     counts: dict[tuple[str, int | None], dict[str, int]] = {}

@@ -87,3 +87,31 @@ def test_a_crawl_tags_with_the_events_file_it_is_given(tmp_path, sqlite_url, run
         naming = {a.id for a in session.scalars(select(Article)) if "Light of Internet Expo" in a.text}
         tagged = set(session.scalars(select(ArticleEvent.article_id).where(ArticleEvent.event == "light-of-internet-expo")))
     assert naming and tagged == naming
+
+
+def test_reextract_renews_the_minhash_and_its_bands(tmp_path, sqlite_url, run_cli):
+    from storage.dedup import band_hashes, text_signature
+    from storage.models import MinhashBand
+    from storage.store import index_article
+
+    with ReplicaWeb() as web:
+        sources = web.write_sources_file(tmp_path / "sources.toml")
+        run_cli("crawl", SITE, "--sources-file", str(sources), "--db", sqlite_url, check=True)
+        make = session_factory(sqlite_url)
+        with make.begin() as session:  # an older extractor's text, signature and near-duplicate index
+            ids = session.scalars(select(Article.id)).all()
+            for article_id in ids:
+                stale = f"Home News Collection stale text of article {article_id} " * 5
+                sig = text_signature(stale)
+                session.execute(update(Article).where(Article.id == article_id).values(
+                    text=stale, content_hash=f"stale-{article_id}", minhash=sig.to_bytes()))
+                session.execute(MinhashBand.__table__.delete().where(MinhashBand.article_id == article_id))
+                index_article(session, article_id, band_hashes(sig))
+        run_cli("reextract", "--sources-file", str(sources), "--db", sqlite_url, check=True)
+    with make() as session:
+        for article in session.scalars(select(Article)).all():
+            sig = text_signature(article.text)
+            assert "stale" not in article.text and article.minhash == sig.to_bytes()
+            bands = session.execute(select(MinhashBand.band, MinhashBand.band_hash)
+                                    .where(MinhashBand.article_id == article.id).order_by(MinhashBand.band)).all()
+            assert [tuple(b) for b in bands] == list(enumerate(band_hashes(sig)))

@@ -10,7 +10,7 @@ import typer
 from crawler.cli.app import EXIT_USAGE, DbOption, SourcesFileOption, app, fail, open_store
 from crawler.cli.events import EventsFileOption, load_events
 from crawler.cli.settings_flag import parse_settings
-from crawler.cli.sources import chosen_sources, load_registry
+from crawler.cli.sources import check_source_events, chosen_sources, load_registry
 
 
 # Without --verbose only the run summaries speak: each names every failed URL and reason
@@ -66,7 +66,8 @@ def crawl(
     overrides = parse_settings(setting or [])  # a wrong --set is a wrong command line: checked first
     registry = load_registry(sources_file)
     names = chosen_sources(registry, sources, doing="crawl")
-    load_events(events_file)  # a bad events file fails here, before anything is crawled
+    taxonomy = load_events(events_file)  # a bad events file fails here, before anything is crawled
+    check_source_events(registry, taxonomy, sources_file)
     try:
         from crawler.safety import AllowList
 

@@ -78,10 +78,11 @@ def retag(
     from storage.engine import session_factory
     from storage.events import articles_for_tagging, replace_article_tags
 
-    from crawler.cli.sources import load_registry
+    from crawler.cli.sources import check_source_events, load_registry
 
     taxonomy = load_events(events_file)
     registry = load_registry(sources_file)
+    check_source_events(registry, taxonomy, sources_file)
     url = open_store(db, writable=True)
     make_session = session_factory(url)
     with session_factory(url, for_writing=False)() as reader:

@@ -145,6 +145,18 @@ def with_search_filters(command: Callable) -> Callable:
     return run
 
 
+def known_events(session: Session) -> list[str]:
+    """Event slugs a filter may name: the taxonomy's (with EXPOWATCH_EVENTS) and any the store's tags use."""
+    from crawler.events import EventsFileError, load_taxonomy
+    from storage.events import stored_event_slugs
+
+    try:
+        taxonomy = [event.slug for event in load_taxonomy()]
+    except (EventsFileError, OSError) as exc:
+        fail(str(exc))
+    return list(dict.fromkeys([*taxonomy, *stored_event_slugs(session)]))
+
+
 @contextmanager
 def run_query(db: str | None, request: SearchRequest, *, default_limit: int | None) -> Iterator[tuple[Session, SearchQuery]]:
     """A read-only session and the query to run, with --new / --since-run resolved.
@@ -171,6 +183,10 @@ def run_query(db: str | None, request: SearchRequest, *, default_limit: int | No
 
             fail(f"--source {unknown[0]!r}: no such source in the store "
                  f"(known: {', '.join(source_names(session)) or 'none yet'})")
+        unknown_events = [e for e in query.events if e not in known_events(session)]
+        if unknown_events:
+            fail(f"--event {unknown_events[0]!r}: no such event (known: {', '.join(known_events(session))}; "
+                 "`expowatch events list` shows them)")
         if request.since_run is not None:
             try:
                 query = replace(query, first_seen_since=run_started_at(session, request.since_run))

@@ -9,7 +9,7 @@ import typer
 
 from crawler.cli.app import DbOption, SourcesFileOption, app, fail, open_store
 from crawler.cli.events import EventsFileOption, load_events
-from crawler.cli.sources import load_registry
+from crawler.cli.sources import check_source_events, load_registry
 
 REEXTRACT_BATCH = 200  # pages in memory at once: bounded memory, enough to keep every core busy
 
@@ -35,10 +35,11 @@ def reextract(
     from storage.reextract import stored_pages
 
     registry = load_registry(sources_file)
-    if source and source not in registry:
-        fail(f"unknown source {source!r}")
-    load_events(events_file)  # a bad events file fails here, before any page
+    taxonomy = load_events(events_file)  # a bad events file fails here, before any page
+    check_source_events(registry, taxonomy, sources_file)
     url = open_store(db, writable=True)
+    if source and source not in registry:
+        fail(unknown_source_line(source, registry, url))
     pool = extraction_pool()
     counts: Counter[str] = Counter()
     after_id = 0
@@ -60,6 +61,20 @@ def reextract(
                 counts[_reextract_one(session, page, future.result())] += 1
     summary = ", ".join(f"{n} {what}" for what, n in counts.most_common()) or "no stored pages"
     typer.echo(f"reextract: {sum(counts.values())} articles: {summary}", err=True)
+
+
+def unknown_source_line(source: str, registry, url: str) -> str:
+    """Why --source names nothing: the sources this store holds, and the flag that declares them."""
+    from storage.engine import session_factory
+    from storage.queries import source_names
+
+    with session_factory(url, for_writing=False)() as session:
+        stored = source_names(session)
+    if source in stored:
+        return (f"--source {source!r}: the store holds articles of {source!r}, but no sources file declares it: "
+                "add --sources-file FILE, the file it was crawled with (or set EXPOWATCH_SOURCES)")
+    return (f"unknown source {source!r}: the store holds {', '.join(stored) or 'no sources yet'} "
+            "(a source that is not built in needs --sources-file FILE, the file it was crawled with)")
 
 
 def _reextract_one(session, page, processed) -> str:

@@ -29,6 +29,19 @@ def chosen_sources(registry, names: list[str] | None, *, doing: str) -> list[str
     return names
 
 
+def check_source_events(registry, taxonomy, sources_file: str | None) -> None:
+    """Every source's `event` names an event of the taxonomy, or one clear error and exit 1."""
+    import os
+
+    from spiders.sources import SOURCES_ENV
+
+    for source in registry.values():
+        if source.event and source.event not in taxonomy:
+            where = sources_file or os.environ.get(SOURCES_ENV) or "the built-in sources"
+            fail(f"{where}: source {source.name!r}: event {source.event!r} is not a known event "
+                 f"(known: {', '.join(e.slug for e in taxonomy)}; add yours with --events-file)")
+
+
 def load_registry(sources_file: str | None):
     """Built-in plus user sources, or one clear error line and exit 1."""
     from spiders.sources import SourceError, load_sources
@@ -82,9 +95,12 @@ def check(
     """
     from spiders.check import check_source
 
+    from crawler.cli.events import load_events
+
     registry = load_registry(sources_file)
     if name not in registry:
         fail(f"unknown source {name!r} (known: {', '.join(registry) or 'none'}; see `expowatch sources list`)")
+    check_source_events({name: registry[name]}, load_events(None), sources_file)
     report = check_source(name, sources_file, limit)
     if fmt is CheckFormat.json:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))

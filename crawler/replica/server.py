@@ -89,10 +89,10 @@ class Route:
 class _SiteServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, web: "ReplicaWeb", site: str) -> None:
+    def __init__(self, web: "ReplicaWeb", site: str, port: int = 0) -> None:
         self.web = web
         self.site_name = site
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -118,7 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
 class ReplicaWeb:
     """The bundled replica web: six sites, two publishing rounds, optional synthetic bulk."""
 
-    def __init__(self, scale: int = 0, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+    def __init__(self, scale: int = 0, page_size: int = DEFAULT_PAGE_SIZE, base_port: int = 0) -> None:
+        """base_port: serve the sites on base_port, base_port + 1, ... (0: any free ports)."""
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size}")
         if scale < 0:
@@ -126,6 +127,7 @@ class ReplicaWeb:
         self._specs, entries = load_catalog()
         self._entries: list[Entry] = entries + generate_entries(self._specs, scale)
         self.page_size = page_size
+        self.base_port = base_port
         self.phase = 1
         self.sites: dict[str, Site] = {}
         self._servers: dict[str, _SiteServer] = {}
@@ -142,8 +144,15 @@ class ReplicaWeb:
         """Bind every site to its own 127.0.0.1 port and serve in daemon threads."""
         if self._servers:
             return self
-        for name in SITE_NAMES:
-            server = _SiteServer(self, name)
+        for index, name in enumerate(SITE_NAMES):
+            try:
+                server = _SiteServer(self, name, self.base_port + index if self.base_port else 0)
+            except OSError:  # the port is taken: release the sites already bound (none is serving yet)
+                for bound in self._servers.values():
+                    bound.server_close()
+                self._servers.clear()
+                self.sites.clear()
+                raise
             self._servers[name] = server
             self.sites[name] = Site(name, f"http://127.0.0.1:{server.server_address[1]}")
         self._rebuild_routes()
