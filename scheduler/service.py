@@ -1,4 +1,8 @@
-"""The scheduler service: one APScheduler job per enabled source, crawls in subprocesses.
+"""The scheduler service: one APScheduler job per enabled source, crawls in a warm engine.
+
+Due sources are crawled inside one long-lived, supervised crawl engine process
+(scheduler.supervisor.EngineRunner, crawler.engine), or, with process_per_crawl, each in
+an `expowatch crawl` subprocess of its own (scheduler.runner.CrawlRunner).
 
 Jobs live in the store's own database (SQLAlchemyJobStore), so a restart keeps each
 source's next run time: a run missed while the service was down is caught up once
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor as ThreadPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Mapping
@@ -39,6 +44,7 @@ from apscheduler.triggers.cron import CronTrigger
 from scheduler import jobs
 from scheduler.lock import scheduler_lock
 from scheduler.runner import NOT_STARTED, CrawlOutcome, CrawlRunner, RunnerConfig
+from scheduler.supervisor import EngineRunner, EngineSettings
 from scheduler.triggers import parse_schedule
 from spiders.sources import Source
 from storage.engine import make_engine
@@ -66,6 +72,7 @@ class ServiceConfig:
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     schedule_overrides: Mapping[str, str] = field(default_factory=dict)
     redis_url: str | None = None  # distributed mode: queue due sources for workers instead of crawling
+    engine: EngineSettings | None = field(default_factory=EngineSettings)  # None: a process per crawl
 
 
 @dataclass(frozen=True)
@@ -205,6 +212,8 @@ class SchedulerService:
             from scheduler.enqueue import EnqueueRunner
 
             self.runner = EnqueueRunner(config.redis_url, sources)
+        elif config.engine is not None:
+            self.runner = EngineRunner(config.runner, sources, config.engine)
         else:
             self.runner = CrawlRunner(config.runner, sources)
         self._scheduler: BaseScheduler | None = None
@@ -221,7 +230,7 @@ class SchedulerService:
 
     def _make_scheduler(self, cls: type[BaseScheduler]) -> BaseScheduler:
         return open_job_store(self.config.runner.db_url, misfire_grace=self.config.misfire_grace,
-                              workers=len(self.plan), scheduler_class=cls)
+                              workers=min(len(self.plan), self.config.runner.max_concurrent), scheduler_class=cls)
 
     def _sync(self, scheduler: BaseScheduler, now: datetime, *, new_jobs_due: bool) -> list[Job]:
         return sync_jobs(scheduler, self.plan, now=now, misfire_grace=self.config.misfire_grace,
@@ -260,6 +269,7 @@ class SchedulerService:
                 jobs.bind(None)
                 if self._stopper is not None:
                     self._stopper.join()
+            self.runner.close()
             self._put_back_unfinished()
             logger.info("scheduler stopped")
         finally:
@@ -271,7 +281,7 @@ class SchedulerService:
         """One scheduled run (called by the job in an executor thread)."""
         fired = datetime.now(timezone.utc)
         outcome = self.runner.run(source)
-        self._log_outcome(outcome)
+        self.crawl_finished(outcome)
         if not outcome.completed:
             with self._unfinished_lock:
                 self._unfinished.setdefault(JOB_ID_PREFIX + source, fired)
@@ -332,7 +342,10 @@ class SchedulerService:
         lock.acquire()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            return self._once()
+            try:
+                return self._once()
+            finally:
+                self.runner.close()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -355,14 +368,10 @@ class SchedulerService:
                     due.append(job)
             logger.info("one pass: %d of %d source(s) due: %s", len(due), len(self.plan),
                         ", ".join(job.name for job in due) or "none")
-            outcomes: list[CrawlOutcome] = []
-            threads = [threading.Thread(target=lambda j=job: outcomes.append(self._once_job(store, j, now)),
-                                        name=f"expowatch-once-{job.name}") for job in due]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            return outcomes
+            # As many threads as crawls may run at once: each waits in runner.run for its crawl.
+            workers = max(1, min(len(due), self.config.runner.max_concurrent))
+            with ThreadPool(max_workers=workers, thread_name_prefix="expowatch-once") as pool:
+                return list(pool.map(lambda job: self._once_job(store, job, now), due))
         finally:
             store.shutdown()
 
@@ -372,7 +381,7 @@ class SchedulerService:
         except Exception as exc:  # the store went away mid-pass: this source's failure, not the pass's
             logger.exception("%s: could not run its crawl", job.name)
             return CrawlOutcome(job.name, "failed", summary=f"{type(exc).__name__}: {exc}")
-        self._log_outcome(outcome)
+        self.crawl_finished(outcome)
         if outcome.completed:
             self._advance(store, job, now)
         return outcome
@@ -380,6 +389,13 @@ class SchedulerService:
     @staticmethod
     def _advance(store: BaseScheduler, job: Job, now: datetime) -> None:
         store.modify_job(job.id, next_run_time=job.trigger.get_next_fire_time(None, now))
+
+    # ---- after a crawl --------------------------------------------------------
+    def crawl_finished(self, outcome: CrawlOutcome) -> None:
+        """Everything the service does once a crawl has ended and its run is recorded (in the
+        crawl's thread, for the service and for one pass alike): the one place to hook work
+        that follows a crawl, e.g. sending alerts for what it stored."""
+        self._log_outcome(outcome)
 
     # ---- reporting ---------------------------------------------------------
     def _on_job_event(self, event) -> None:
