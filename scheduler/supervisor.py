@@ -73,7 +73,7 @@ class _Crawl:
 class _Engine:
     """One engine process and the crawls it holds."""
 
-    def __init__(self, number: int, command: list[str], on_exit: Callable[[_Engine], None]):
+    def __init__(self, number: int, command: list[str], on_exit: Callable[[_Engine, int], None]):
         self.number = number
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         start_new_session=True)
@@ -150,6 +150,7 @@ class EngineRunner:
         self._engines: list[_Engine] = []
         self._current: _Engine | None = None
         self._numbered = 0
+        self.engines_started = 0  # engine processes started so far (recycled and replaced ones count)
         self._engine_config = EngineConfig(
             db_url=config.db_url, sources_file=str(config.sources_file) if config.sources_file else None,
             log_level=self.engine_settings.log_level, settings=dict(self.engine_settings.scrapy_settings),
@@ -274,8 +275,11 @@ class EngineRunner:
     def _engine_for_next_crawl(self) -> _Engine:
         """The engine taking new crawls (started if there is none). Called with _cond held."""
         engine = self._current
+        if engine is not None and engine.started_crawls >= self.engine_settings.recycle_after:
+            self._retire(engine, f"after {engine.started_crawls} crawls")
         if engine is None or engine.lost is not None or engine.retiring:
             self._numbered += 1
+            self.engines_started += 1
             engine = _Engine(self._numbered, engine_command(self._engine_config), self._engine_exited)
             self._engines.append(engine)
             self._current = engine
@@ -292,12 +296,18 @@ class EngineRunner:
             elif engine.rss > settings.rss_limit_mb * 1024 * 1024:
                 why = f"at {engine.rss / 1024 / 1024:.0f} MB resident (limit {settings.rss_limit_mb:g} MB)"
             if why:
-                engine.retiring = True
-                if self._current is engine:
-                    self._current = None
-                logger.info("crawl engine %d (pid %d) recycled %s: a fresh engine takes the next crawls",
-                            engine.number, engine.pid, why)
+                self._retire(engine, why)
         if engine.retiring and not engine.crawls and engine.lost is None:
+            engine.send(protocol.DRAIN, reason=None)
+
+    def _retire(self, engine: _Engine, why: str) -> None:
+        """No new crawls for engine; it exits once its crawls have ended. Called with _cond held."""
+        engine.retiring = True
+        if self._current is engine:
+            self._current = None
+        logger.info("crawl engine %d (pid %d) recycled %s: a fresh engine takes the next crawls",
+                    engine.number, engine.pid, why)
+        if not engine.crawls:
             engine.send(protocol.DRAIN, reason=None)
 
     def _replace(self, engine: _Engine, why: str) -> None:
@@ -329,9 +339,9 @@ class EngineRunner:
             logger.warning("crawl engine %d (pid %d) ended (%s)", engine.number, engine.pid, engine.lost)
         else:
             logger.info("crawl engine %d (pid %d) exited", engine.number, engine.pid)
-        if engine.process.stdin:
+        for stream in (engine.process.stdin, engine.process.stdout):
             try:
-                engine.process.stdin.close()
+                stream.close()
             except OSError:
                 pass
 

@@ -12,6 +12,10 @@ hundreds of connections at once. EngineDownloadHandler takes, before each downlo
   Retry-After (up to EXPOWATCH_RETRY_AFTER_MAX) pauses the site for every crawl;
 - one of EXPOWATCH_ENGINE_MAX_REQUESTS request slots shared by every crawl of the engine.
 
+It also keeps each crawl's downloads in flight, so that closing a crawl (its timeout) can
+cancel them: Scrapy's close waits for in-flight downloads, and a site that accepted the
+connection but never answers would hold the close for the whole DOWNLOAD_TIMEOUT.
+
 The limits live in the engine process (one EngineLimits per process, made on first use).
 """
 
@@ -20,10 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from time import monotonic
 
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.utils.asyncio import sleep
-from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import DeferredSemaphore
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore
+from twisted.python.failure import Failure
 
 from crawler.http_handler import KeepAliveDownloadHandler
 from crawler.middlewares import RETRY_AFTER_STATUSES, parse_retry_after
@@ -33,6 +39,28 @@ from crawler.middlewares import RETRY_AFTER_STATUSES, parse_retry_after
 # reactor's per-response work on a small machine.
 DEFAULT_MAX_REQUESTS = 64
 MAX_REQUESTS_SETTING = "EXPOWATCH_ENGINE_MAX_REQUESTS"
+
+
+class _Download:
+    """A download in flight whose outcome can be decided early: cancelled when its crawl closes.
+
+    Cancelling the handler's own Deferred does not end an asyncio-wrapped download at once
+    (it ends at DOWNLOAD_TIMEOUT); the request waits on `outcome`, which is failed at once.
+    """
+
+    def __init__(self, inner: Deferred):
+        self.inner = inner
+        self.outcome: Deferred = Deferred()
+        inner.addBoth(self._settle)
+
+    def _settle(self, result):
+        if not self.outcome.called:
+            self.outcome.callback(result)  # a Failure errbacks
+
+    def cancel(self) -> None:
+        if not self.outcome.called:
+            self.outcome.errback(Failure(CancelledError()))
+        self.inner.cancel()
 
 
 @dataclass
@@ -52,6 +80,8 @@ class EngineLimits:
         self.max_requests = max_requests
         self.requests = DeferredSemaphore(max_requests)
         self.sites: dict[str, _SiteTurn] = {}
+        self.downloads: dict[int, set[_Download]] = {}  # crawl -> its downloads in flight
+        self.cancelled: dict[int, str] = {}  # crawl -> why its downloads were cancelled
 
     def wait_for(self, site: str, crawl: int, delay: float, now: float) -> float:
         """Seconds this crawl must still wait before sending to site (0: go now)."""
@@ -73,6 +103,18 @@ class EngineLimits:
         """No crawl sends to site for `seconds` from now (a wait already longer stays)."""
         turn = self.sites.setdefault(site, _SiteTurn(0, now, 0.0))
         turn.paused_until = max(turn.paused_until, now + seconds)
+
+    def cancel_downloads(self, crawl: int, reason: str) -> int:
+        """Cancel the crawl's downloads in flight (and any it starts later); returns how many."""
+        self.cancelled[crawl] = reason
+        downloads = list(self.downloads.get(crawl, ()))
+        for download in downloads:
+            download.cancel()
+        return len(downloads)
+
+    def forget_crawl(self, crawl: int) -> None:
+        self.downloads.pop(crawl, None)
+        self.cancelled.pop(crawl, None)
 
     def forget_idle(self, now: float, idle: float = 3600.0) -> None:
         """Drop sites not requested for `idle` seconds (a long-lived engine sees thousands)."""
@@ -109,11 +151,21 @@ class EngineDownloadHandler(KeepAliveDownloadHandler):
             self.crawler.stats.inc_value("expowatch/engine/site_wait_ms", round(wait * 1000))
             await sleep(wait)
         await maybe_deferred_to_future(self.limits.requests.acquire())
+        download = None
         try:
             self.limits.take(site, crawl, delay, monotonic())
-            response = await super().download_request(request)
+            if crawl in self.limits.cancelled:
+                raise CancelledError()
+            download = _Download(deferred_from_coro(super().download_request(request)))
+            self.limits.downloads.setdefault(crawl, set()).add(download)
+            response = await maybe_deferred_to_future(download.outcome)
+        except CancelledError:
+            reason = self.limits.cancelled.get(crawl, "cancelled")
+            raise IgnoreRequest(f"download cancelled: the crawl was closed ({reason})") from None
         finally:
             self.limits.requests.release()
+            if download is not None:
+                self.limits.downloads.get(crawl, set()).discard(download)
         if response.status in RETRY_AFTER_STATUSES:
             retry_after = parse_retry_after(response.headers.get(b"Retry-After"))
             if retry_after and retry_after <= self.retry_after_max:
