@@ -204,7 +204,7 @@ def test_a_hanging_source_times_out_and_a_raising_spider_fails_only_its_run_whil
     with SmallSites(6, articles=2) as sites:
         hang = sites.sites[0].name
         sites.set_mode(hang, "hang")
-        runner = engine_runner(store, write_sources(sites, tmp_path), timeout=15, kill_grace=20,
+        runner = engine_runner(store, write_sources(sites, tmp_path), timeout=45, kill_grace=20,
                                scrapy_settings={"SPIDER_MODULES": ["spiders", "tests.engine_spiders"]})
         names = [site.name for site in sites.sites]
         outcomes = crawl_all(runner, names)
@@ -212,7 +212,7 @@ def test_a_hanging_source_times_out_and_a_raising_spider_fails_only_its_run_whil
         assert outcomes[hang].status == "timeout"
         [run] = runs(store)[hang]
         assert run.status == "timeout" and run.message == (
-            "timed out after 15 s: the scheduler ended the crawl (closed in the engine)")
+            "timed out after 45 s: the scheduler ended the crawl (closed in the engine)")
         assert outcomes[BROKEN_SOURCE].status == "failed"
         [run] = runs(store)[BROKEN_SOURCE]
         assert run.message == ("the crawl ended without recording a result: "
