@@ -81,6 +81,10 @@ class _Engine:
         self.crawls: dict[int, _Crawl] = {}
         self.started_crawls = 0
         self.rss = 0
+        self.peak_rss = 0
+        self.cpu_ready: float | None = None  # CPU seconds the engine had used when it was ready
+        self.cpu = 0.0
+        self.finished_crawls = 0
         self.retiring = False
         self.lost: str | None = None  # set when the process ended
         self._send_lock = threading.Lock()
@@ -107,14 +111,27 @@ class _Engine:
                 continue
             if message is None:
                 break
-            if message["op"] == protocol.FINISHED:
+            self.rss = int(message.get("rss") or 0)
+            self.peak_rss = max(self.peak_rss, int(message.get("peak_rss") or 0))
+            self.cpu = float(message.get("cpu") or 0.0)
+            if message["op"] == protocol.READY:
+                self.cpu_ready = self.cpu
+            elif message["op"] == protocol.FINISHED:
+                self.finished_crawls += 1
                 crawl = self.crawls.get(int(message["run"]))
-                self.rss = int(message.get("rss") or 0)
                 if crawl is not None:
                     crawl.close_reason, crawl.error = message.get("reason"), message.get("error")
                     crawl.done.set()
         code = self.process.wait()
         self._on_exit(self, code)
+
+    def describe_usage(self) -> str:
+        """Crawls run, CPU after start-up (per crawl) and peak memory, for the log."""
+        crawls = self.finished_crawls
+        steady = self.cpu - (self.cpu_ready or 0.0)
+        per_crawl = f" ({steady / crawls * 1000:.1f} ms per crawl)" if crawls else ""
+        return (f"{crawls} crawl(s), {steady:.2f} s CPU after start-up{per_crawl}, start-up "
+                f"{self.cpu_ready or 0.0:.2f} s CPU, peak resident memory {self.peak_rss / 1024 / 1024:.0f} MB")
 
     def kill(self) -> None:
         try:
@@ -338,7 +355,7 @@ class EngineRunner:
         elif code != 0:
             logger.warning("crawl engine %d (pid %d) ended (%s)", engine.number, engine.pid, engine.lost)
         else:
-            logger.info("crawl engine %d (pid %d) exited", engine.number, engine.pid)
+            logger.info("crawl engine %d (pid %d) exited: %s", engine.number, engine.pid, engine.describe_usage())
         for stream in (engine.process.stdin, engine.process.stdout):
             try:
                 stream.close()

@@ -32,6 +32,7 @@ from scrapy.crawler import Crawler, CrawlerRunner
 from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.log import configure_logging
+from scrapy.utils.misc import load_object
 from scrapy.utils.reactor import install_reactor
 from twisted.python.failure import Failure
 
@@ -110,6 +111,13 @@ def resident_bytes() -> int:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def usage() -> dict[str, float]:
+    """What the engine reports with each message: resident memory now and at its peak (bytes), CPU seconds."""
+    times = os.times()
+    return {"rss": resident_bytes(), "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "cpu": round(times.user + times.system, 3)}
 
 
 class CrawlEngine:
@@ -225,7 +233,7 @@ class CrawlEngine:
             logger.error("run %d: could not be closed: %s", run_id, exc)
 
     def reply(self, run_id: int, reason: str | None, error: str | None) -> None:
-        self.send(protocol.encode(protocol.FINISHED, run=run_id, reason=reason, error=error, rss=resident_bytes()))
+        self.send(protocol.encode(protocol.FINISHED, run=run_id, reason=reason, error=error, **usage()))
 
     def send(self, line: bytes) -> None:
         try:
@@ -261,6 +269,23 @@ class CrawlEngine:
         self.reactor.callFromThread(self.drain, SHUTDOWN)
 
 
+COMPONENT_SETTINGS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "ITEM_PIPELINES", "EXTENSIONS")
+
+
+def import_components(settings: Settings) -> None:
+    """Import every component a crawl will build, once, before the first crawl (not during it)."""
+    for name in COMPONENT_SETTINGS:
+        for path, value in settings.getwithbase(name).items():
+            if value is not None and isinstance(path, str):
+                load_object(path)
+    for path in settings.getwithbase("DOWNLOAD_HANDLERS").values():  # scheme -> handler class
+        if isinstance(path, str):
+            load_object(path)
+    for name in ("SCHEDULER", "DUPEFILTER_CLASS", "STATS_CLASS", "LOG_FORMATTER", "ROBOTSTXT_PARSER"):
+        if isinstance(settings.get(name), str):
+            load_object(settings.get(name))
+
+
 def serve(config: EngineConfig) -> int:
     """Run an engine on this process's stdin/stdout until drained; returns the exit code."""
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
@@ -276,12 +301,13 @@ def serve(config: EngineConfig) -> int:
     install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
     from twisted.internet import reactor
 
+    import_components(settings)
     engine = CrawlEngine(settings, reactor, replies)
     signal.signal(signal.SIGTERM, engine.on_sigterm)
     reader = threading.Thread(target=engine.read_commands, args=(sys.stdin.buffer,),
                               name="expowatch-engine-commands", daemon=True)
     reactor.callWhenRunning(reader.start)
-    reactor.callWhenRunning(engine.send, protocol.encode(protocol.READY, pid=os.getpid()))
+    reactor.callWhenRunning(lambda: engine.send(protocol.encode(protocol.READY, pid=os.getpid(), **usage())))
     reactor.run(installSignalHandlers=False)
     from crawler.workers import close_workers
 

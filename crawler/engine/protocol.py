@@ -6,8 +6,9 @@ Scheduler -> engine (the engine's stdin):
     {"op": "drain", "reason": WHY|null}              take no more crawls, exit once the running ones
                                                      have ended (closed with WHY if given)
 Engine -> scheduler (the engine's original stdout; Scrapy's log goes to stderr):
-    {"op": "ready", "pid": PID}
-    {"op": "finished", "run": RUN_ID, "reason": CLOSE_REASON|null, "error": TEXT|null, "rss": BYTES}
+    {"op": "ready", "pid": PID, USAGE}
+    {"op": "finished", "run": RUN_ID, "reason": CLOSE_REASON|null, "error": TEXT|null, USAGE}
+USAGE is "rss": BYTES, "peak_rss": BYTES, "cpu": SECONDS (the engine process's own).
 
 The end of the engine's stdin means the scheduler is gone: the engine closes its crawls
 (reason "scheduler_gone") and exits. The end of its stdout means the engine is gone.
