@@ -21,6 +21,7 @@ from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from crawler.engine.pace import CrawlClosed
 from crawler.extract.encoding import decode_html
 from crawler.items import FetchedPage
 from crawler.runrecord import RUN_ID_ENV
@@ -339,6 +340,9 @@ class GenericSourceSpider(scrapy.Spider):
     def request_failed(self, failure: Failure) -> None:
         request = failure.request
         kind = request.meta.get(KIND, "other")
+        if failure.check(CrawlClosed):  # the engine closed this crawl (timeout, shutdown): no verdict on the site
+            self.logger.info("%s: %s not fetched: %s", self.source.name, request.url, failure.getErrorMessage())
+            return
         if failure.check(IgnoreRequest) and failure.getErrorMessage() == "Forbidden by robots.txt":
             self.crawler.stats.inc_value("expowatch/robots_forbidden")
             if kind == "article":  # the site's decision, not a failure: nothing to retry next run

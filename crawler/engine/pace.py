@@ -41,6 +41,10 @@ DEFAULT_MAX_REQUESTS = 64
 MAX_REQUESTS_SETTING = "EXPOWATCH_ENGINE_MAX_REQUESTS"
 
 
+class CrawlClosed(IgnoreRequest):
+    """A download cancelled because its crawl was closed (timeout, shutdown): no verdict on the site."""
+
+
 class _Download:
     """A download in flight whose outcome can be decided early: cancelled when its crawl closes.
 
@@ -161,7 +165,7 @@ class EngineDownloadHandler(KeepAliveDownloadHandler):
             response = await maybe_deferred_to_future(download.outcome)
         except CancelledError:
             reason = self.limits.cancelled.get(crawl, "cancelled")
-            raise IgnoreRequest(f"download cancelled: the crawl was closed ({reason})") from None
+            raise CrawlClosed(f"download cancelled: the crawl was closed ({reason})") from None
         finally:
             self.limits.requests.release()
             if download is not None:

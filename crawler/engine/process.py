@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerRunner
@@ -286,8 +286,11 @@ def import_components(settings: Settings) -> None:
             load_object(settings.get(name))
 
 
-def serve(config: EngineConfig) -> int:
-    """Run an engine on this process's stdin/stdout until drained; returns the exit code."""
+def serve(config: EngineConfig, terminated: Callable[[], bool] = lambda: False) -> int:
+    """Run an engine on this process's stdin/stdout until drained; returns the exit code.
+
+    terminated: whether a SIGTERM arrived before this function installed its handler.
+    """
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to the log, not the protocol
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -304,6 +307,8 @@ def serve(config: EngineConfig) -> int:
     import_components(settings)
     engine = CrawlEngine(settings, reactor, replies)
     signal.signal(signal.SIGTERM, engine.on_sigterm)
+    if terminated():
+        reactor.callWhenRunning(engine.drain, SHUTDOWN)
     reader = threading.Thread(target=engine.read_commands, args=(sys.stdin.buffer,),
                               name="expowatch-engine-commands", daemon=True)
     reactor.callWhenRunning(reader.start)

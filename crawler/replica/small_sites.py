@@ -104,7 +104,7 @@ class SmallSites:
         next(site for site in self.sites if site.name == name).mode = mode
 
     def request_counts(self) -> Counter[tuple[str, str]]:
-        """Requests so far by (site, kind): kind is robots, feed, feed_304, article or other."""
+        """Requests so far by (site, kind): robots, feed, feed_304, article, other, or hung (not answered)."""
         with self._lock:
             return Counter(self._counts)
 
@@ -178,6 +178,8 @@ class SmallSites:
                     if sep:
                         headers[name.strip().lower()] = value.strip()
                 if site.mode == "hang":
+                    with self._lock:
+                        self._counts[(site.name, "hung")] += 1
                     await self._hanging.wait()
                     return
                 kind, status, extra, body = self._answer(site, target.split("?")[0], headers)
