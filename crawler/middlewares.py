@@ -22,6 +22,8 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
 from scrapy.utils.asyncio import call_later, sleep
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThread
 from scrapy.utils.response import response_status_message
 from storage.engine import resolve_db_url, session_factory
 from storage.httpcache import load_validators, save_validators
@@ -196,13 +198,13 @@ class ConditionalGetMiddleware:
     def from_crawler(cls, crawler):
         return cls(crawler)
 
-    def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> None:
         if request.meta.get(KIND) not in DISCOVERY_KINDS:
             return
         if getattr(self.crawler.spider, "backfill", False):  # resuming an unfinished run: read every page
             return
-        with self.reader() as session:
-            entry = load_validators(session, request.url)
+        # In a thread: a store read never blocks the reactor (and the other crawls of an engine).
+        entry = await maybe_deferred_to_future(deferToThread(self._validators, request.url))
         if entry is None:
             return
         if entry.etag and b"If-None-Match" not in request.headers:
@@ -210,6 +212,13 @@ class ConditionalGetMiddleware:
         if entry.last_modified and b"If-Modified-Since" not in request.headers:
             request.headers[b"If-Modified-Since"] = entry.last_modified
         self.crawler.stats.inc_value("expowatch/conditional/sent")
+
+    def _validators(self, url: str):
+        with self.reader() as session:
+            entry = load_validators(session, url)
+            if entry is not None:
+                session.expunge(entry)
+            return entry
 
     def process_response(self, request: Request, response: Response) -> Response:
         if request.meta.get(KIND) not in DISCOVERY_KINDS:

@@ -171,13 +171,18 @@ class StorePipeline(_Stage):
             raise ValueError(f"EXPOWATCH_DEDUP_THRESHOLD must be above 0 and at most 1, got {self.threshold}")
         self.source_id: int | None = None
 
-    def open_spider(self) -> None:
-        src = self.spider.source
-        with session_factory(self.db_url).begin() as session:
-            self.source_id = ensure_source(session, src.name, homepage=src.homepage,
-                                           language=src.language, timezone_name=src.timezone)
+    def _ensure_source_id(self) -> int:
+        """The source's row id, looked up (or created) with the crawl's first page: a crawl that
+        finds nothing new (every feed a 304) does not touch the store here at all."""
+        if self.source_id is None:
+            src = self.spider.source
+            with session_factory(self.db_url).begin() as session:
+                self.source_id = ensure_source(session, src.name, homepage=src.homepage,
+                                               language=src.language, timezone_name=src.timezone)
+        return self.source_id
 
     async def process_item(self, item: FetchedPage) -> FetchedPage:
+        self._ensure_source_id()
         if item.skip_reason:
             if not item.skip_reason.startswith("http_5"):  # a server error is no verdict on the page: retry next run
                 await self._write(partial(record_skipped_page, source_id=self.source_id,

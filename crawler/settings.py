@@ -23,6 +23,8 @@ EXPOWATCH_EXTRACT_WORKERS = None
 DEFAULT_USER_AGENT = "expowatch/0.1 (news monitoring crawler; +https://pypi.org/project/expowatch/)"
 USER_AGENT = os.environ.get("EXPOWATCH_USER_AGENT") or DEFAULT_USER_AGENT
 ROBOTSTXT_OBEY = True  # sources may opt out with obey_robots = false
+# A site's robots.txt is reused from the store this long at most (its Cache-Control may say less).
+EXPOWATCH_ROBOTS_MAX_AGE = 24 * 3600
 DOWNLOAD_DELAY = 1.0  # default per-site delay; sources override with download_delay
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
@@ -77,6 +79,9 @@ DOWNLOAD_HANDLERS = {
     "s3": None,
 }
 DOWNLOADER_MIDDLEWARES = {
+    # robots.txt from the store's cache (crawler/robots.py) instead of a fetch per crawl.
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.robots.CachedRobotsTxtMiddleware": 100,
     "crawler.safety.AddressGuardMiddleware": 40,  # SSRF guard, before robots.txt (100): see crawler/safety.py
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.PoliteRetryMiddleware": 550,

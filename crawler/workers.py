@@ -33,3 +33,14 @@ def store_writer() -> BatchWriter:
         _writer = BatchWriter(mp_context=worker_context())
         atexit.register(_writer.close)
     return _writer
+
+
+def close_workers() -> None:
+    """Commit what the store writer holds and stop the extraction workers (a long-lived engine's exit)."""
+    global _pool, _writer
+    if _writer is not None:
+        _writer.close()
+        _writer = None
+    if _pool is not None:
+        _pool.close()
+        _pool = None

@@ -41,3 +41,6 @@ class EnqueueRunner:
 
     def end_all(self, reason: str | None = None) -> None:
         pass
+
+    def close(self) -> None:
+        """Nothing to release: the workers own the crawls."""

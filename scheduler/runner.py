@@ -127,6 +127,9 @@ class CrawlRunner:
         with self._cond:
             return self._cond.wait_for(lambda: not self._active and not self._waiting, timeout)
 
+    def close(self) -> None:
+        """Nothing to release: each crawl's process ended with it."""
+
     def end_all(self, reason: str = "shutdown") -> None:
         """End every running crawl: SIGTERM, then SIGKILL after kill_grace; returns when all are gone."""
         with self._cond:

@@ -1,4 +1,8 @@
-"""The scheduler service: one APScheduler job per enabled source, crawls in subprocesses.
+"""The scheduler service: one APScheduler job per enabled source, crawls in a warm engine.
+
+Due sources are crawled inside one long-lived, supervised crawl engine process
+(scheduler.supervisor.EngineRunner, crawler.engine), or, with process_per_crawl, each in
+an `expowatch crawl` subprocess of its own (scheduler.runner.CrawlRunner).
 
 Jobs live in the store's own database (SQLAlchemyJobStore), so a restart keeps each
 source's next run time: a run missed while the service was down is caught up once
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor as ThreadPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
@@ -40,6 +45,7 @@ from apscheduler.triggers.cron import CronTrigger
 from scheduler import jobs
 from scheduler.lock import scheduler_lock
 from scheduler.runner import NOT_STARTED, CrawlOutcome, CrawlRunner, RunnerConfig
+from scheduler.supervisor import EngineRunner, EngineSettings
 from scheduler.triggers import parse_schedule
 from spiders.sources import Source
 from storage.engine import make_engine
@@ -69,6 +75,7 @@ class ServiceConfig:
     schedule_overrides: Mapping[str, str] = field(default_factory=dict)
     redis_url: str | None = None  # distributed mode: queue due sources for workers instead of crawling
     alerts: Any = None  # a crawler.alerts.service.AlertService: a pass after each crawl, digests on their cron
+    engine: EngineSettings | None = field(default_factory=EngineSettings)  # None: a process per crawl
 
 
 @dataclass(frozen=True)
@@ -208,10 +215,13 @@ class SchedulerService:
             from scheduler.enqueue import EnqueueRunner
 
             self.runner = EnqueueRunner(config.redis_url, sources)
+        elif config.engine is not None:
+            self.runner = EngineRunner(config.runner, sources, config.engine)
         else:
             self.runner = CrawlRunner(config.runner, sources)
         self._scheduler: BaseScheduler | None = None
         self._stop_requested = threading.Event()
+        self._alerts_lock = threading.Lock()
         self._stopper: threading.Thread | None = None
         self._unfinished: dict[str, datetime] = {}  # job id -> when it fired, for runs cut short
         self._unfinished_lock = threading.Lock()
@@ -224,7 +234,7 @@ class SchedulerService:
 
     def _make_scheduler(self, cls: type[BaseScheduler]) -> BaseScheduler:
         return open_job_store(self.config.runner.db_url, misfire_grace=self.config.misfire_grace,
-                              workers=len(self.plan), scheduler_class=cls)
+                              workers=min(len(self.plan), self.config.runner.max_concurrent), scheduler_class=cls)
 
     def _sync(self, scheduler: BaseScheduler, now: datetime, *, new_jobs_due: bool) -> list[Job]:
         return sync_jobs(scheduler, self.plan, now=now, misfire_grace=self.config.misfire_grace,
@@ -264,6 +274,7 @@ class SchedulerService:
                 jobs.bind(None)
                 if self._stopper is not None:
                     self._stopper.join()
+            self.runner.close()
             self._put_back_unfinished()
             logger.info("scheduler stopped")
         finally:
@@ -275,8 +286,7 @@ class SchedulerService:
         """One scheduled run (called by the job in an executor thread)."""
         fired = datetime.now(timezone.utc)
         outcome = self.runner.run(source)
-        self._log_outcome(outcome)
-        self.send_alerts()
+        self.crawl_finished(outcome)
         if not outcome.completed:
             with self._unfinished_lock:
                 self._unfinished.setdefault(JOB_ID_PREFIX + source, fired)
@@ -337,7 +347,10 @@ class SchedulerService:
         lock.acquire()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            return self._once()
+            try:
+                return self._once()
+            finally:
+                self.runner.close()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -360,14 +373,11 @@ class SchedulerService:
                     due.append(job)
             logger.info("one pass: %d of %d source(s) due: %s", len(due), len(self.plan),
                         ", ".join(job.name for job in due) or "none")
-            outcomes: list[CrawlOutcome] = []
-            threads = [threading.Thread(target=lambda j=job: outcomes.append(self._once_job(store, j, now)),
-                                        name=f"expowatch-once-{job.name}") for job in due]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            self.send_alerts()
+            # As many threads as crawls may run at once: each waits in runner.run for its crawl.
+            workers = max(1, min(len(due), self.config.runner.max_concurrent))
+            with ThreadPool(max_workers=workers, thread_name_prefix="expowatch-once") as pool:
+                outcomes = list(pool.map(lambda job: self._once_job(store, job, now), due))
+            self.send_alerts()  # the digests due and what is left to send, once the pass is over
             return outcomes
         finally:
             store.shutdown()
@@ -378,7 +388,7 @@ class SchedulerService:
         except Exception as exc:  # the store went away mid-pass: this source's failure, not the pass's
             logger.exception("%s: could not run its crawl", job.name)
             return CrawlOutcome(job.name, "failed", summary=f"{type(exc).__name__}: {exc}")
-        self._log_outcome(outcome)
+        self.crawl_finished(outcome)
         if outcome.completed:
             self._advance(store, job, now)
         return outcome
@@ -387,13 +397,22 @@ class SchedulerService:
     def _advance(store: BaseScheduler, job: Job, now: datetime) -> None:
         store.modify_job(job.id, next_run_time=job.trigger.get_next_fire_time(None, now))
 
+    # ---- after a crawl --------------------------------------------------------
+    def crawl_finished(self, outcome: CrawlOutcome) -> None:
+        """Everything the service does once a crawl has ended and its run is recorded (in the
+        crawl's thread, for the service and for one pass alike): the one place to hook work
+        that follows a crawl, e.g. sending alerts for what it stored."""
+        self._log_outcome(outcome)
+        self.send_alerts()
+
     # ---- alerts --------------------------------------------------------------
     def send_alerts(self) -> None:
         """An alert pass (new matches, health changes, due digests, sending) after a crawl finished."""
         if self.config.alerts is None:
             return
         try:
-            report = self.config.alerts.run_pass()
+            with self._alerts_lock:  # crawls end in several threads; one alert pass at a time
+                report = self.config.alerts.run_pass()
         except Exception:  # noqa: BLE001 - alerts must not stop the crawls; the next pass replays this one
             logger.exception("alerts: the pass failed; the next one picks up where it stopped")
             return

@@ -23,6 +23,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
+from crawler.engine.pace import CrawlClosed
 from crawler.extract.encoding import decode_html
 from crawler.extract.extraction import EXTRACTOR_VERSION
 from crawler.extract.quality import REVISABLE_SKIPS
@@ -395,6 +396,9 @@ class GenericSourceSpider(scrapy.Spider):
     def request_failed(self, failure: Failure) -> None:
         request = failure.request
         kind = request.meta.get(KIND, "other")
+        if failure.check(CrawlClosed):  # the engine closed this crawl (timeout, shutdown): no verdict on the site
+            self.logger.info("%s: %s not fetched: %s", self.source.name, request.url, failure.getErrorMessage())
+            return
         if failure.check(IgnoreRequest) and failure.getErrorMessage() == "Forbidden by robots.txt":
             self.crawler.stats.inc_value("expowatch/robots_forbidden")
             if kind == "article":  # the site's decision, not a failure: nothing to retry next run

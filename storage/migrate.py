@@ -44,11 +44,18 @@ def upgrade(url: str) -> str | None:
     return current_revision(engine)
 
 
+_current: set[str] = set()  # store URLs found current in this process (a long-lived engine checks once)
+
+
 def ensure_schema(url: str) -> None:
-    """Upgrade the store if it is behind the code (cheap when it is current)."""
+    """Upgrade the store if it is behind the code (cheap when it is current; once per process and store)."""
+    if url in _current:
+        return
     engine = get_engine(url)
     if current_revision(engine) != head_revision(url):
         upgrade(url)
+    if ":memory:" not in url and url != "sqlite://":  # an in-memory store is new on every connection
+        _current.add(url)
 
 
 def check_writable(url: str) -> None:

@@ -225,6 +225,20 @@ class HttpCacheEntry(Base):
     checked_at: Mapped[datetime]
 
 
+class RobotsCacheEntry(Base):
+    """A site's robots.txt as last fetched, reused by the next crawls until it expires."""
+
+    __tablename__ = "robots_cache"
+
+    origin: Mapped[str] = mapped_column(Text, primary_key=True)  # scheme://host[:port]
+    status: Mapped[int] = mapped_column(SmallInteger)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    fetched_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 class SavedQuery(Base):
     """When a named search last ran, for `expowatch search --new`."""
 

@@ -134,6 +134,11 @@ def _paragraphs(rng: random.Random, event: Mapping[str, Any], zh: bool) -> list[
     ]
 
 
+def english_paragraphs(rng: random.Random) -> list[str]:
+    """The paragraphs of one synthetic English article about a random event (distinct wording each call)."""
+    return _paragraphs(rng, EVENTS[_pick(rng, tuple(EVENTS))], zh=False)
+
+
 def _title(rng: random.Random, event: Mapping[str, Any], year: int, zh: bool) -> tuple[str, int | None]:
     edition = year - event["first"] + 1
     stated = 1 <= edition <= len(ZH_ORDINALS) and rng.random() < 0.5

@@ -1,0 +1,320 @@
+"""The engine process: Scrapy's reactor, a CrawlerRunner, one crawler per "crawl" command.
+
+Each crawl is a Crawler of the source's own spider class with the engine's settings plus
+its run id (crawler.runrecord.RUN_ID_ENV), so it records the row the scheduler opened,
+exactly as `expowatch crawl SOURCE` does under the subprocess runner. Crawls share the
+process's extraction pool and store writer (crawler.workers), which stay up between crawls.
+
+Commands arrive on stdin (a thread reads them and hands them to the reactor); the engine
+answers on its original stdout, which it keeps for itself: fd 1 then points at stderr, so
+nothing a library prints can corrupt the protocol. See crawler.engine.protocol.
+
+SIGTERM: take no more crawls, close the running ones (reason "shutdown") so their runs
+are recorded, then exit. SIGINT is ignored: a Ctrl-C at the terminal is the scheduler's
+to handle. The end of stdin (the scheduler died) closes the crawls with "scheduler_gone".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import resource
+import signal
+import sys
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any, Callable
+
+from scrapy import signals
+from scrapy.crawler import Crawler, CrawlerRunner
+from scrapy.settings import Settings
+from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.log import configure_logging
+from scrapy.utils.misc import load_object
+from scrapy.utils.reactor import install_reactor
+from twisted.python.failure import Failure
+
+from crawler.engine import protocol
+from crawler.engine.pace import DEFAULT_MAX_REQUESTS, MAX_REQUESTS_SETTING, engine_limits
+from crawler.runrecord import RUN_ID_ENV, SCHEDULER_GONE
+
+logger = logging.getLogger(__name__)
+
+HANDLER = "crawler.engine.pace.EngineDownloadHandler"
+SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What an engine crawls into and how; sent to the process as JSON."""
+
+    db_url: str
+    sources_file: str | None = None
+    events_file: str | None = None
+    log_level: str = "WARNING"
+    max_requests: int = DEFAULT_MAX_REQUESTS
+    extract_workers: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # further Scrapy settings for every crawl
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineConfig:
+        return cls(**json.loads(text))
+
+
+class CrawlSettings(Settings):
+    """Settings whose copy (one per crawler: scrapy.crawler.Crawler copies its settings) is a
+    pickle round trip: the same values and priorities, a third of deepcopy's time (about 3 ms
+    of a small crawl's 20)."""
+
+    def copy(self) -> CrawlSettings:
+        return pickle.loads(pickle.dumps(self, pickle.HIGHEST_PROTOCOL))
+
+
+def engine_settings(config: EngineConfig) -> CrawlSettings:
+    """The project's crawl settings with the engine's shared limits switched on."""
+    from crawler.crawl import crawl_settings
+
+    settings = CrawlSettings()
+    settings.update(crawl_settings(db_url=config.db_url, sources_file=config.sources_file,
+                              events_file=config.events_file, log_level=config.log_level,
+                              overrides={MAX_REQUESTS_SETTING: config.max_requests,
+                                         "EXPOWATCH_EXTRACT_WORKERS": config.extract_workers,
+                                         "EXPOWATCH_PROGRESS": False,
+                                         # Scrapy reads each callback's source to warn about `return` in a
+                                         # generator, again for every crawl (its cache holds bound methods
+                                         # weakly): a third of a small crawl's CPU. The crawl command warns.
+                                         "WARN_ON_GENERATOR_RETURN_VALUE": False,
+                                         # The run record keeps the stats; formatting them for a log
+                                         # line nobody reads costs more than the rest of a 304 crawl.
+                                         "STATS_DUMP": False,
+                                         # Per-crawl extensions an engine of thousands of crawls does
+                                         # without: a control HTTP server and timers for each crawl (the
+                                         # supervisor watches the engine's memory itself).
+                                         "REMOTE_CONTROL_ENABLED": False,
+                                         "MEMUSAGE_ENABLED": False,
+                                         "LOGSTATS_INTERVAL": 0,
+                                         **config.settings}))
+    handlers = {**settings.getdict("DOWNLOAD_HANDLERS"), "http": HANDLER, "https": HANDLER}
+    settings.set("DOWNLOAD_HANDLERS", handlers, priority="cmdline")
+    return settings
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux /proc), or its peak where /proc is missing."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def usage() -> dict[str, float]:
+    """What the engine reports with each message: resident memory now and at its peak (bytes), CPU seconds."""
+    times = os.times()
+    return {"rss": resident_bytes(), "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "cpu": round(times.user + times.system, 3)}
+
+
+class CrawlEngine:
+    """Runs the crawls it is told to, in this process's reactor; see the module docstring."""
+
+    def __init__(self, settings: Settings, reactor, replies: IO[bytes]):
+        self.settings = settings
+        self.reactor = reactor
+        self.replies = replies
+        self.runner = CrawlerRunner(settings)
+        self.limits = engine_limits(settings.getint(MAX_REQUESTS_SETTING, DEFAULT_MAX_REQUESTS))
+        self.crawls: dict[int, Crawler] = {}
+        self.close_reasons: dict[int, str] = {}  # run id -> why its spider closed
+        self.opened: set[int] = set()  # runs whose spider has opened (every spider_opened handler ran)
+        self.closing: dict[int, str] = {}  # run id -> close reason asked for before its spider opened
+        self.orphaned = False  # the scheduler is gone: nobody reads the replies
+        self.draining = False
+        self.stopped = False
+
+    # ---- commands (in the reactor thread) -----------------------------------
+    def handle(self, message: dict[str, Any]) -> None:
+        op = message["op"]
+        if op == protocol.CRAWL:
+            self.start(int(message["run"]), str(message["source"]))
+        elif op == protocol.CLOSE:
+            self.close(int(message["run"]), str(message.get("reason") or SHUTDOWN))
+        elif op == protocol.DRAIN:
+            self.drain(message.get("reason"))
+        else:
+            logger.error("crawl engine: unknown command %r", message)
+
+    def start(self, run_id: int, source: str) -> None:
+        if self.draining:
+            self.reply(run_id, None, "the crawl engine was stopping and did not start the crawl")
+            return
+        try:
+            spidercls = self.runner.spider_loader.load(source)
+            crawler = Crawler(spidercls, self.settings)  # a copy of its own: settings stay per crawl
+            crawler.settings.set(RUN_ID_ENV, run_id, priority="cmdline")
+        except Exception as exc:  # noqa: BLE001 - this source's failure, reported for its run only
+            self.reply(run_id, None, f"{type(exc).__name__}: {exc}")
+            return
+        self.crawls[run_id] = crawler
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+        self.runner.crawl(crawler).addBoth(self.ended, run_id, crawler)
+
+    def close(self, run_id: int, reason: str) -> None:
+        """Close one crawl with reason (its run is recorded as usual); the others go on."""
+        crawler = self.crawls.get(run_id)
+        if crawler is None:
+            return  # ended already: `ended` has reported it
+        if run_id not in self.opened:
+            self.closing[run_id] = reason  # closed once its spider is open (closing mid-open loses the record)
+            return
+        deferred_from_coro(crawler.engine.close_spider_async(reason=reason)).addErrback(
+            lambda failure: logger.error("run %d: could not close its crawl: %s", run_id, failure.getErrorMessage()))
+        # Scrapy's close waits for the downloads in flight: a site that never answers would hold it.
+        cancelled = self.limits.cancel_downloads(id(crawler), reason)
+        logger.info("run %d: closing its crawl (%s); %d download(s) in flight cancelled", run_id, reason, cancelled)
+
+    def spider_opened(self, spider) -> None:
+        for run_id, crawler in self.crawls.items():
+            if crawler is spider.crawler:
+                self.opened.add(run_id)
+                if run_id in self.closing:  # after the other spider_opened handlers (the run recorder's)
+                    self.reactor.callLater(0, self.close, run_id, self.closing.pop(run_id))
+
+    def spider_closed(self, spider, reason: str) -> None:
+        for run_id, crawler in self.crawls.items():
+            if crawler is spider.crawler:
+                self.close_reasons[run_id] = reason
+
+    def drain(self, reason: str | None) -> None:
+        """No more crawls; close the running ones with reason (if given); exit when none is left."""
+        self.draining = True
+        if reason:
+            for run_id in list(self.crawls):
+                self.close(run_id, reason)
+        self.stop_when_idle()
+
+    def ended(self, result, run_id: int, crawler: Crawler) -> None:
+        """The crawl is over (its deferred fired): report it, whatever happened to it."""
+        self.crawls.pop(run_id, None)
+        self.limits.forget_crawl(id(crawler))
+        self.closing.pop(run_id, None)
+        self.opened.discard(run_id)
+        reason = self.close_reasons.pop(run_id, None)
+        error = None
+        if isinstance(result, Failure):
+            error = f"{result.type.__name__}: {result.getErrorMessage()}"
+            logger.error("run %d (%s): the crawl raised %s", run_id, crawler.spidercls.name, error)
+        if self.orphaned:
+            self.close_orphaned_run(run_id, error or f"the crawl ended ({reason or 'unknown reason'})")
+        self.reply(run_id, reason, error)
+        if self.draining:
+            self.stop_when_idle()
+
+    def close_orphaned_run(self, run_id: int, what: str) -> None:
+        """With the scheduler gone, a run the crawl did not record is closed here (nobody else will)."""
+        from sqlalchemy import update
+
+        from storage.engine import resolve_db_url, session_factory
+        from storage.models import CrawlRun
+        from storage.store import utcnow
+
+        message = f"the scheduler was gone and the crawl ended without recording a result: {what}"
+        try:
+            with session_factory(resolve_db_url(self.settings.get("EXPOWATCH_DB_URL"))).begin() as session:
+                session.execute(update(CrawlRun).where(CrawlRun.id == run_id, CrawlRun.status == "running")
+                                .values(status="failed", message=message, finished_at=utcnow()))
+        except Exception as exc:  # noqa: BLE001 - the store itself is gone: nothing more to do
+            logger.error("run %d: could not be closed: %s", run_id, exc)
+
+    def reply(self, run_id: int, reason: str | None, error: str | None) -> None:
+        self.send(protocol.encode(protocol.FINISHED, run=run_id, reason=reason, error=error, **usage()))
+
+    def send(self, line: bytes) -> None:
+        try:
+            self.replies.write(line)
+            self.replies.flush()
+        except (BrokenPipeError, ValueError):  # the scheduler is gone: stdin's end closes the crawls
+            pass
+
+    def stop_when_idle(self) -> None:
+        if not self.crawls and not self.stopped:
+            self.stopped = True
+            self.reactor.stop()
+
+    # ---- outside the reactor ----------------------------------------------
+    def read_commands(self, commands: IO[bytes]) -> None:
+        """In a thread: hand each command to the reactor; at the end of input, stop the crawls."""
+        while True:
+            try:
+                message = protocol.read_message(commands)
+            except ValueError as exc:
+                logger.error("crawl engine: %s", exc)
+                continue
+            if message is None:
+                self.reactor.callFromThread(self.scheduler_gone)
+                return
+            self.reactor.callFromThread(self.handle, message)
+
+    def scheduler_gone(self) -> None:
+        self.orphaned = True
+        self.drain(SCHEDULER_GONE)
+
+    def on_sigterm(self, _signum, _frame) -> None:
+        self.reactor.callFromThread(self.drain, SHUTDOWN)
+
+
+COMPONENT_SETTINGS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "ITEM_PIPELINES", "EXTENSIONS")
+
+
+def import_components(settings: Settings) -> None:
+    """Import every component a crawl will build, once, before the first crawl (not during it)."""
+    for name in COMPONENT_SETTINGS:
+        for path, value in settings.getwithbase(name).items():
+            if value is not None and isinstance(path, str):
+                load_object(path)
+    for path in settings.getwithbase("DOWNLOAD_HANDLERS").values():  # scheme -> handler class
+        if isinstance(path, str):
+            load_object(path)
+    for name in ("SCHEDULER", "DUPEFILTER_CLASS", "STATS_CLASS", "LOG_FORMATTER", "ROBOTSTXT_PARSER"):
+        if isinstance(settings.get(name), str):
+            load_object(settings.get(name))
+
+
+def serve(config: EngineConfig, terminated: Callable[[], bool] = lambda: False) -> int:
+    """Run an engine on this process's stdin/stdout until drained; returns the exit code.
+
+    terminated: whether a SIGTERM arrived before this function installed its handler.
+    """
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to the log, not the protocol
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    settings = engine_settings(config)
+    configure_logging(settings)
+    if not settings.getbool("EXPOWATCH_TRACEBACKS"):
+        from crawler.crawl import OneLineRecords
+
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(OneLineRecords())
+    install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
+    from twisted.internet import reactor
+
+    import_components(settings)
+    engine = CrawlEngine(settings, reactor, replies)
+    signal.signal(signal.SIGTERM, engine.on_sigterm)
+    if terminated():
+        reactor.callWhenRunning(engine.drain, SHUTDOWN)
+    reader = threading.Thread(target=engine.read_commands, args=(sys.stdin.buffer,),
+                              name="expowatch-engine-commands", daemon=True)
+    reactor.callWhenRunning(reader.start)
+    reactor.callWhenRunning(lambda: engine.send(protocol.encode(protocol.READY, pid=os.getpid(), **usage())))
+    reactor.run(installSignalHandlers=False)
+    from crawler.workers import close_workers
+
+    close_workers()  # commit what the store writer holds, stop the extraction workers
+    return 0
