@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select, update
 
 from crawler.extract.extraction import EXTRACTOR_VERSION
@@ -86,6 +87,7 @@ def test_a_crawl_tags_with_the_events_file_it_is_given(tmp_path, sqlite_url, run
     assert naming and tagged == naming
 
 
+@pytest.mark.integration
 def test_reextract_renews_the_minhash_and_its_bands(tmp_path, sqlite_url, run_cli):
     from crawler.dedup import band_hashes, text_signature
     from storage.models import MinhashBand
