@@ -56,3 +56,9 @@ def test_reextract_of_a_demo_source_without_its_sources_file_names_the_flag(demo
     assert unknown.stderr == ("expowatch: error: unknown source 'nope': the store holds cq-daily, prwire, technews, "
                               "wic-tianjin, wimc-nanjing, zh-organiser (a source that is not built in needs "
                               "--sources-file FILE, the file it was crawled with)\n")
+
+
+def test_retag_of_an_unknown_event_names_the_known_ones(demo_store, run_cli):
+    proc = run_cli("retag", "--event", "no-such-event", "--db", demo_store)
+    assert proc.returncode == 1
+    assert proc.stderr == f"expowatch: error: --event 'no-such-event': no such event (known: {KNOWN_EVENTS})\n"

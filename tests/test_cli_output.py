@@ -13,10 +13,10 @@ import sys
 
 import pytest
 from sqlalchemy import select
+from test_search import Doc, build_store, utc
 
 from storage.engine import session_factory
 from storage.models import CrawlRun, SourceRow
-from test_search import Doc, build_store, utc
 
 pytestmark = pytest.mark.integration  # runs the command line as a process
 

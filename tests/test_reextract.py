@@ -89,6 +89,7 @@ def test_a_crawl_tags_with_the_events_file_it_is_given(tmp_path, sqlite_url, run
     assert naming and tagged == naming
 
 
+@pytest.mark.integration
 def test_reextract_renews_the_minhash_and_its_bands(tmp_path, sqlite_url, run_cli):
     from storage.dedup import band_hashes, text_signature
     from storage.models import MinhashBand

@@ -83,6 +83,7 @@ def test_bad_options_fail_with_one_clear_line(store, args, message, code):
 HUGE = "9" * 30
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command, args, message", [
     ("search", ["--since", "99999999d"], "--since: the date '99999999d' is out of range"),
     ("search", ["--since", "9999-12-31T23:59:59-23:59"], "--since: the date '9999-12-31T23:59:59-23:59' is out of range"),

@@ -97,6 +97,7 @@ def _root(
 ) -> None:
     """Watch expo, conference and news sites: crawl, extract, deduplicate, tag events, search."""
 
+
 DbOption = Annotated[
     str | None,
     typer.Option("--db", envvar="EXPOWATCH_DB_URL", show_envvar=True,

@@ -76,7 +76,7 @@ def retag(
     """Re-apply the event taxonomy to stored articles (after adding or changing events); no refetching."""
     from crawler.events import TAGGER_VERSION, tag_article
     from storage.engine import session_factory
-    from storage.events import articles_for_tagging, replace_article_tags
+    from storage.events import articles_for_tagging, replace_article_tags, stored_event_slugs
 
     from crawler.cli.sources import check_source_events, load_registry
 
@@ -86,6 +86,10 @@ def retag(
     url = open_store(db, writable=True)
     make_session = session_factory(url)
     with session_factory(url, for_writing=False)() as reader:
+        if event is not None:
+            known = list(dict.fromkeys([*(e.slug for e in taxonomy), *stored_event_slugs(reader)]))
+            if event not in known:
+                fail(f"--event {event!r}: no such event (known: {', '.join(known)})")
         articles = list(articles_for_tagging(reader, source=source, event=event))
     changed = 0
     with make_session.begin() as session:

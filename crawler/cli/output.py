@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import contextmanager
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime, tzinfo
 from enum import Enum
-from typing import Annotated, Iterator
+from typing import Annotated
 
 import typer
 
 from crawler.cli.app import DbOption, app
 from crawler.cli.filters import SearchRequest, run_query, with_search_filters
-from crawler.cli.output import Column, print_table as print_listing, quiet_broken_pipe, say_count
+from crawler.cli.output import Column, quiet_broken_pipe, say_count
+from crawler.cli.output import print_table as print_listing
 
 SEARCH_LIMIT = 20  # one screen of results when --limit is not given
 TABLE_DATE = "%Y-%m-%d %H:%M"

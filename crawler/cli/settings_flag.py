@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from typing import Any
 
 from scrapy.settings import BaseSettings
@@ -73,7 +74,7 @@ def convert(value: str, default: Any) -> Any:
             number = float(value)
         except ValueError:
             raise ValueError("expected a number") from None
-        if number != number or number in (float("inf"), float("-inf")):
+        if not math.isfinite(number):
             raise ValueError("expected a finite number")
         return number
     if isinstance(default, (dict, BaseSettings)):

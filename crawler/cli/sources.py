@@ -93,9 +93,8 @@ def check(
     Writes nothing: no store is opened or created. Exits 1 when discovery fails or no
     article could be extracted.
     """
-    from spiders.check import check_source
-
     from crawler.cli.events import load_events
+    from spiders.check import check_source
 
     registry = load_registry(sources_file)
     if name not in registry:
