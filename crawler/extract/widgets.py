@@ -42,22 +42,25 @@ def drop_widget_rows(tree: HtmlElement, headline: HtmlElement | None) -> int:
     body = tree.find("body")
     if body is None:
         return 0
-    rows = _rows(body)
-    if not rows:
-        return 0
     head = _head_region(body, headline) if headline is not None else set()
+    # Rows are looked for only around items that could start one: those in the head, and controls.
+    seeds = [item for item in body.iter(*_ITEM_TAGS) if item in head or _is_control(item)]
     holding_headline = set(headline.iterancestors()) if headline is not None else set()
-    doomed = [row for row, controls in rows.items() if (controls or row in head) and row not in holding_headline]
+    doomed = [
+        row
+        for row, controls in _rows(body, seeds).items()
+        if (controls or row in head) and row not in holding_headline
+    ]
     for row in doomed:
         remove_element(row)
     return len(doomed)
 
 
-def _rows(body: HtmlElement) -> dict[HtmlElement, bool]:
-    """Every widget row of the page (the largest short block above its items), with whether it holds a control."""
+def _rows(body: HtmlElement, seeds: list[HtmlElement]) -> dict[HtmlElement, bool]:
+    """The widget rows above these items (the largest short block over each), with whether each holds a control."""
     found: dict[HtmlElement, bool] = {}
     judged: dict[HtmlElement, bool] = {}
-    for item in body.iter(*_ITEM_TAGS):
+    for item in seeds:
         best: HtmlElement | None = None
         element = item.getparent()
         for _ in range(ROW_MAX_DEPTH):
