@@ -212,7 +212,7 @@ def newest_runs(session: Session, names: Iterable[str], *, since: datetime) -> d
     """The newest run of each named source started at or after `since` (sources without one left out)."""
     rows = session.execute(_with_source(CrawlRun, SourceRow.name)
                            .where(SourceRow.name.in_(list(names)), CrawlRun.started_at >= since).order_by(CrawlRun.id))
-    return {name: _record(run, name, with_stats=False) for run, name in rows}
+    return {name: _record(session, run, name, with_stats=False) for run, name in rows}
 
 
 def previous_run_unfinished(session: Session, source: str, *, exclude_run_id: int | None = None) -> bool:
