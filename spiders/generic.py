@@ -318,9 +318,14 @@ class GenericSourceSpider(scrapy.Spider):
         self.crawler.stats.set_value("expowatch/discovery/cap_reason", message)
 
     def _round_full(self, url: str) -> bool:
-        """True (recorded once) when this round has taken EXPOWATCH_MAX_REQUESTS_PER_ROUND entries."""
+        """True (recorded once) when this round has taken EXPOWATCH_MAX_REQUESTS_PER_ROUND entries.
+
+        The discovery page at url is then not settled: its validators are not saved, so the next
+        round reads it again (no 304) and takes what this one left.
+        """
         if self.taken < self.requests_per_round:
             return False
+        self.unsettled_discovery.add(url)
         if not self.round_cap_noted:
             self.round_cap_noted = True
             self._cap_reached(f"{self.requests_per_round} requests taken from discovery this round "

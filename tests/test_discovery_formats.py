@@ -213,7 +213,16 @@ def test_without_discover_sitemaps_robots_sitemaps_are_not_read(tmp_path, site):
 @pytest.mark.integration
 def test_per_file_and_per_round_caps_are_recorded_and_the_rest_comes_next_round(tmp_path, site):
     links = [f"/story/{i}.html" for i in range(ARTICLES)]
-    server = site({"/sitemap.xml": (200, {}, urlset(links)), **articles_routes()})
+    body = urlset(links)
+    holder: dict = {}
+
+    def sitemap(path: str, nth: int):
+        """Answers 304 to a request carrying its ETag, as real servers do: a capped read must not send it."""
+        if holder["server"].hits[-1].headers.get("If-None-Match") == '"v1"':
+            return 304, {"ETag": '"v1"'}, b""
+        return 200, {"Content-Type": "application/xml", "ETag": '"v1"'}, body
+
+    server = holder["server"] = site({"/sitemap.xml": sitemap, **articles_routes()})
     sources = tmp_path / "sources.toml"
     sources.write_text(source_toml("formats", article_pattern=r"/story/\d+\.html$",
                                    sitemaps=[server.url("/sitemap.xml")]), encoding="utf-8")
@@ -229,6 +238,9 @@ def test_per_file_and_per_round_caps_are_recorded_and_the_rest_comes_next_round(
     for _ in range(2):
         expowatch(tmp_path, "crawl", "formats", "--sources-file", str(sources), "--db", str(db), *caps)
     assert len(stored_urls(db)) == 10  # the newest 10 of the file, four a round
+    expowatch(tmp_path, "crawl", "formats", "--sources-file", str(sources), "--db", str(db), *caps)
+    last = [h for h in server.hits if h.path == "/sitemap.xml"][-1]
+    assert last.headers.get("If-None-Match") == '"v1"'  # read to its cap: now settled, a 304 costs nothing
 
 
 @pytest.mark.parametrize("size", [10, 30_000])  # feedparser's share, and a feed big enough to be streamed
