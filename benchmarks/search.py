@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select, text  # noqa: E402
 
-from storage.dedup import content_hash  # noqa: E402
 from crawler.replica.catalog import body_text, load_catalog  # noqa: E402
 from crawler.replica.synthetic import generate_entries  # noqa: E402
+from storage.dedup import content_hash  # noqa: E402
 from storage.engine import session_factory  # noqa: E402
 from storage.exports import write_jsonl  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402

@@ -1,4 +1,4 @@
-"""Counts that summarise a store: articles per source and per event, duplicates, skips, runs."""
+"""Counts that summarise a store: articles per source and per event, duplicates, skips."""
 
 from __future__ import annotations
 
