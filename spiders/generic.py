@@ -292,7 +292,7 @@ class GenericSourceSpider(scrapy.Spider):
             else:
                 self.logger.info("%s: %s lists no articles: end of the list", src.name, response.url)
             return
-        if self.limit_reached:
+        if self.limit_reached or self.taken >= self.requests_per_round:  # the rest waits for the next round
             return
         streak = 0 if found.new else response.meta.get(KNOWN_STREAK, 0) + 1
         if not self.backfill and streak >= src.stop_after_known_pages:
