@@ -19,6 +19,7 @@ from scheduler.health import OK, UNHEALTHY, SourceHealth
 from storage.engine import session_factory
 from storage.migrate import ensure_schema
 from storage.models import AlertDelivery, Article
+from crawler.extract.extraction import ExtractedArticle
 from storage.store import ArticleRecord, ensure_source, store_article
 
 T0 = datetime(2026, 3, 2, 7, 30, tzinfo=timezone.utc)
@@ -48,10 +49,12 @@ def any_store(db_url):
 def add_article(url: str, title: str, text: str, *, source: str = "wic-tianjin", copy_of: int | None = None) -> int:
     with session_factory(url).begin() as session:
         source_id = ensure_source(session, source, timezone_name="Asia/Shanghai")
+        url = f"http://127.0.0.1:1/{source}/{abs(hash(title))}.html"
+        article = ExtractedArticle(url=url, title=title, text=text, language="en", extractor_version="test",
+                                   published_at=datetime(2024, 6, 21, 1, 12, tzinfo=timezone.utc))
         stored = store_article(session, ArticleRecord(
-            source_id=source_id, canonical_url=f"http://127.0.0.1:1/{source}/{abs(hash(title))}.html", seen_urls=(),
-            title=title, text=text, content_hash=f"{hash((title, text, source)):x}", language="en",
-            published_at=datetime(2024, 6, 21, 1, 12, tzinfo=timezone.utc), extractor_version="test"))
+            source_id=source_id, canonical_url=url, seen_urls=(), article=article,
+            content_hash=f"{hash((title, text, source)):x}"))
         if copy_of is not None:  # what the near-duplicate check decides for a reprint
             session.execute(update(Article).where(Article.id == stored.article_id).values(duplicate_of_id=copy_of))
         return stored.article_id

@@ -203,7 +203,7 @@ def test_htmldate_dates_a_page_our_rules_cannot_read():
     assert dates_of(html, second_opinion=no_second_opinion).published_at is None
     dates = dates_of(html)
     assert dates.published_at == datetime(2022, 1, 13, tzinfo=SHANGHAI)
-    assert (dates.published_source, dates.published_precision, dates.published_raw) == ("htmldate", "day", "2022-01-13")
+    assert (dates.date_source, dates.published_precision, dates.published_raw) == ("htmldate", "day", "2022-01-13")
 
 
 def test_htmldate_is_not_asked_when_the_page_has_strong_evidence():
@@ -227,7 +227,7 @@ def test_htmldates_day_picks_our_timed_candidate_on_that_day():
         + paragraphs(EN_PARAGRAPHS)
     )
     dates = dates_of(html, second_opinion=lambda *_args: date(2021, 3, 19))
-    assert (dates.published_at, dates.published_source, dates.published_precision) == (
+    assert (dates.published_at, dates.date_source, dates.published_precision) == (
         utc(2021, 3, 19, 2, 20), "byline", "minute"
     )
     assert dates_of(html, second_opinion=no_second_opinion).published_at == utc(2021, 3, 18, 0, 0)
@@ -236,7 +236,7 @@ def test_htmldates_day_picks_our_timed_candidate_on_that_day():
 def test_an_unconfirmed_first_of_january_from_htmldate_is_a_year_not_a_date():
     html = page("<h1>Expo opens</h1>" + paragraphs(EN_PARAGRAPHS))
     assert dates_of(html, second_opinion=lambda *_args: date(2019, 1, 1)).published_at is None
-    assert dates_of(html, second_opinion=lambda *_args: date(2019, 1, 2)).published_source == "htmldate"
+    assert dates_of(html, second_opinion=lambda *_args: date(2019, 1, 2)).date_source == "htmldate"
 
 
 def test_utc_metadata_takes_the_local_offset_the_byline_shows():
@@ -247,11 +247,11 @@ def test_utc_metadata_takes_the_local_offset_the_byline_shows():
     )
     dates = dates_of(html, zone_name="UTC")
     assert dates.published_at == utc(2020, 2, 25, 2, 25, 54)
-    assert dates.timezone == "-05:00"
-    assert dates.published_source == "meta"
+    assert dates.date_timezone == "-05:00"
+    assert dates.date_source == "meta"
     # A byline at another minute is another event (an update, a sidebar): the offset stays UTC.
     other = html.replace("9:25pm", "9:40pm")
-    assert dates_of(other, zone_name="UTC").timezone == "UTC"
+    assert dates_of(other, zone_name="UTC").date_timezone == "UTC"
 
 
 def test_metadata_with_a_zone_under_another_name_beats_naive_json_ld():
@@ -262,7 +262,7 @@ def test_metadata_with_a_zone_under_another_name_beats_naive_json_ld():
     )
     dates = dates_of(html, zone_name="UTC")
     assert dates.published_at == utc(2022, 5, 11, 7, 10)
-    assert dates.timezone == "-03:00"
+    assert dates.date_timezone == "-03:00"
     # A "publisher" meta is a name, never a date.
     named = page("<h1>Expo</h1>" + paragraphs(EN_PARAGRAPHS), head='<meta name="publisher" content="Daily 2022-05-11">')
     assert dates_of(named, second_opinion=no_second_opinion).published_at is None

@@ -168,7 +168,8 @@ def test_the_guard_runs_before_robots_txt():
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     order = settings.getwithbase("DOWNLOADER_MIDDLEWARES")
-    assert order["crawler.safety.AddressGuardMiddleware"] < order["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"]
+    assert order["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] is None  # the store-cached one instead
+    assert order["crawler.safety.AddressGuardMiddleware"] < order["crawler.robots.CachedRobotsTxtMiddleware"]
 
 
 # -- end to end -------------------------------------------------------------------------
