@@ -7,7 +7,8 @@ crawl it reads the robots_cache table in a thread (never on the reactor), and:
 
 - a fresh entry is parsed and used: no request at all;
 - a stale or missing one is fetched (conditionally, with the cached ETag / Last-Modified),
-  and the answer stored through the process's store writer for the next crawls;
+  and the answer stored for the next crawls (in a thread; not through the store writer,
+  whose batches belong to the articles);
 - a fetch that fails (network error, 5xx) falls back to a stale entry if there is one,
   else to Scrapy's behaviour (allowed); it is not cached.
 
@@ -167,9 +168,7 @@ class CachedRobotsTxtMiddleware:
             return load_robots(session, origin)
 
     def _store(self, origin: str, status: int, body: bytes, response: Response, now: datetime) -> None:
-        """Remember the answer through the store writer (its own process; this does not wait)."""
-        from crawler.workers import store_writer
-
+        """Remember the answer for the next crawls: one small transaction in a thread (this does not wait)."""
         seconds = cache_seconds(response, now, self.max_age)
         if seconds <= 0:
             return
@@ -177,9 +176,12 @@ class CachedRobotsTxtMiddleware:
         job = partial(save_robots, origin=origin, status=status, body=body, etag=header(b"ETag"),
                       last_modified=header(b"Last-Modified"), fetched_at=now,
                       expires_at=now + timedelta(seconds=seconds))
-        future = store_writer().submit(self.db_url, job)
-        future.add_done_callback(lambda done: done.exception() and logger.warning(
-            "%s/robots.txt could not be cached: %s", origin, done.exception()))
+        deferToThread(self._write, job).addErrback(
+            lambda failure: logger.warning("%s/robots.txt could not be cached: %s", origin, failure.getErrorMessage()))
+
+    def _write(self, job) -> None:
+        with session_factory(self.db_url).begin() as session:
+            job(session)
 
     async def _parsed(self, body: bytes, request: Request):
         parser = build_from_crawler(self.parser_class, self.crawler, body)

@@ -58,10 +58,10 @@ def schedule(
     db: DbOption = None,
     max_concurrent: Annotated[int | None, typer.Option(
         "--max-concurrent", min=1, envvar="EXPOWATCH_MAX_CONCURRENT",
-        help="Crawls running at once, across all sources [default: 32 in the engine, 2 with --process-per-crawl].")] = None,
+        help="Crawls running at once, across all sources (default: 32 in the engine, 2 with --process-per-crawl).")] = None,
     max_requests: Annotated[int | None, typer.Option(
         "--max-requests", min=1, envvar="EXPOWATCH_ENGINE_MAX_REQUESTS",
-        help="Requests in flight at once across all crawls of the engine [default: 64].")] = None,
+        help="Requests in flight at once across all crawls of the engine (default: 64).")] = None,
     recycle_after: Annotated[int, typer.Option(
         "--recycle-after", min=1, help="Crawls an engine runs before a fresh engine takes over.")] = 1000,
     engine_rss_limit: Annotated[float, typer.Option(

@@ -309,7 +309,10 @@ def serve(config: EngineConfig, terminated: Callable[[], bool] = lambda: False) 
     signal.signal(signal.SIGTERM, engine.on_sigterm)
     if terminated():
         reactor.callWhenRunning(engine.drain, SHUTDOWN)
-    reader = threading.Thread(target=engine.read_commands, args=(sys.stdin.buffer,),
+    # Unbuffered: a thread blocked in a buffered stdin's readline holds its lock, and the interpreter's
+    # shutdown then aborts (SIGABRT) trying to take it. A raw file has no lock.
+    commands = os.fdopen(os.dup(sys.stdin.fileno()), "rb", buffering=0)
+    reader = threading.Thread(target=engine.read_commands, args=(commands,),
                               name="expowatch-engine-commands", daemon=True)
     reactor.callWhenRunning(reader.start)
     reactor.callWhenRunning(lambda: engine.send(protocol.encode(protocol.READY, pid=os.getpid(), **usage())))
