@@ -12,8 +12,8 @@ import os
 from functools import partial
 
 from scrapy import signals
-from twisted.internet import task
 from scrapy.exceptions import DropItem
+from twisted.internet import task
 
 from crawler.events import EVENTS_ENV_VAR, TAGGER_VERSION, load_taxonomy
 from crawler.extract.extraction import EXTRACTOR_VERSION
@@ -21,8 +21,8 @@ from crawler.extract.quality import CAPPED_WARNING
 from crawler.extraction_pool import start_forkserver
 from crawler.hints import hints_for
 from crawler.items import FetchedPage
-from crawler.runrecord import SHUTDOWN
 from crawler.page_work import PageTask
+from crawler.runrecord import SHUTDOWN
 from crawler.urls import canonical_url, page_canonical_url
 from crawler.workers import extraction_pool, store_writer
 from storage.dedup import DEFAULT_THRESHOLD
@@ -138,7 +138,6 @@ class ProcessPipeline(_Stage):
                 self.stats.inc_value(f"expowatch/fields_capped/{name}")
                 logger.warning("%s: %s", item.url, warning)
         return item
-
 
     async def _unless_stopped(self, future, item: FetchedPage):
         """The pool's result for the page; DropItem, recorded as "shutdown", if the crawl is stopped first."""
