@@ -43,6 +43,9 @@ from crawler.runrecord import RUN_ID_ENV, SCHEDULER_GONE
 logger = logging.getLogger(__name__)
 
 HANDLER = "crawler.engine.pace.EngineDownloadHandler"
+# With the scheduler gone nobody supervises the engine: crawls that have not closed this long
+# after it are recorded failed here and the process ends, rather than lingering unsupervised.
+ORPHAN_EXIT_S = 60.0
 SHUTDOWN = "shutdown"
 
 
@@ -264,6 +267,16 @@ class CrawlEngine:
     def scheduler_gone(self) -> None:
         self.orphaned = True
         self.drain(SCHEDULER_GONE)
+        if not self.stopped:
+            self.reactor.callLater(ORPHAN_EXIT_S, self.give_up)
+
+    def give_up(self) -> None:
+        """Still running long after the scheduler went: record what is left as failed and end."""
+        for run_id in list(self.crawls):
+            self.close_orphaned_run(run_id, f"the crawl did not close within {ORPHAN_EXIT_S:g} s")
+        logger.error("crawl engine: %d crawl(s) did not close after the scheduler was gone; exiting",
+                     len(self.crawls))
+        os._exit(1)  # a crawl that cannot close cannot be waited for
 
     def on_sigterm(self, _signum, _frame) -> None:
         self.reactor.callFromThread(self.drain, SHUTDOWN)
