@@ -14,7 +14,7 @@ from crawler.cli.output import Column, ListFormat, print_table, write_records
 
 FORMAT_HELP = "table for people (plain aligned text in a pipe); json, jsonl, csv for programs."
 
-sources_app = typer.Typer(help="Sources: list the registry, dry-run one source.", no_args_is_help=True)
+sources_app = typer.Typer(help="Sources: list the registry, dry-run one, discover a new one from its homepage.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
 
 
