@@ -23,7 +23,7 @@ def discover(
         min=0, help="Seconds between requests to the site while surveying it (a crawl's default).")] = 1.0,
     limit: Annotated[int, typer.Option(min=1, help="How many articles the dry run fetches and extracts.")] = 3,
 ) -> None:
-    """Find a site's feeds, sitemaps and list pages, and print a ready [[source]] declaration.
+    """Find a site's feeds, sitemaps and list pages, and print a ready \\[\\[source]] declaration.
 
     The homepage, robots.txt, usual feed and sitemap locations and the navigation pages
     are fetched as a crawl fetches (address guard, size caps, robots.txt, politeness);
