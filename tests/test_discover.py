@@ -214,6 +214,7 @@ def test_a_private_address_is_refused_without_the_flag(tmp_path, site):
     assert server.paths() == []
 
 
+@pytest.mark.integration  # runs the command line as processes
 def test_bad_command_lines_exit_2(tmp_path):
     assert expowatch(tmp_path, "sources", "discover", "ftp://x.example/").returncode == 2
     assert expowatch(tmp_path, "sources", "discover", "http://x.example/", "--name", "Bad Name").returncode == 2
