@@ -27,7 +27,7 @@ from typing import Mapping
 from crawler.runrecord import RUN_ID_ENV, SCHEDULER_PID_ENV
 from spiders.sources import Source
 from storage.engine import session_factory
-from storage.runs import RUNNING, end_run, get_run, start_run
+from storage.runs import end_run, get_run, start_run
 from storage.store import ensure_source
 
 logger = logging.getLogger(__name__)
@@ -96,8 +96,10 @@ def summarise(run) -> str:
     return f"{line}; {run.message}" if run.message else line
 
 
-class CrawlRunner:
-    """Runs crawls in subprocesses, at most max_concurrent at once, each under a timeout."""
+class SlotRunner:
+    """What every runner shares: one crawl per source at a time, at most max_concurrent at once, each
+    crawl's run row opened before it starts. A runner says how to hold a crawl (_new_entry) and how to
+    run it (_crawl)."""
 
     def __init__(self, config: RunnerConfig, sources: Mapping[str, Source]):
         if config.max_concurrent < 1:
@@ -106,7 +108,7 @@ class CrawlRunner:
         self.sources = sources
         self._db = session_factory(config.db_url)
         self._cond = threading.Condition()
-        self._active: dict[str, _Active] = {}
+        self._active: dict = {}  # source -> the runner's entry for its crawl
         self._waiting = 0
         self._accepting = True
 
@@ -127,6 +129,47 @@ class CrawlRunner:
         with self._cond:
             return self._cond.wait_for(lambda: not self._active and not self._waiting, timeout)
 
+    # ---- one crawl ---------------------------------------------------------
+    def run(self, source: str) -> CrawlOutcome:
+        """Crawl one source once a slot is free; blocks until it has ended."""
+        with self._cond:
+            if source in self._active:
+                return CrawlOutcome(source, NOT_STARTED, summary="a crawl of this source is already running")
+            self._waiting += 1
+            try:
+                self._cond.wait_for(lambda: not self._accepting or len(self._active) < self.config.max_concurrent)
+            finally:
+                self._waiting -= 1
+            if not self._accepting:
+                self._cond.notify_all()
+                return CrawlOutcome(source, NOT_STARTED, summary="the service is stopping")
+            entry = self._active[source] = self._new_entry(source)
+        try:
+            return self._crawl(entry)
+        finally:
+            with self._cond:
+                del self._active[source]
+                self._cond.notify_all()
+
+    def _new_entry(self, source: str):
+        raise NotImplementedError
+
+    def _crawl(self, entry) -> CrawlOutcome:
+        raise NotImplementedError
+
+    def _open_run(self, source: str) -> int:
+        declared = self.sources.get(source)
+        with self._db.begin() as session:
+            source_id = ensure_source(session, source,
+                                      homepage=declared.homepage if declared else None,
+                                      language=declared.language if declared else None,
+                                      timezone_name=declared.timezone if declared else "UTC")
+            return start_run(session, source_id)
+
+
+class CrawlRunner(SlotRunner):
+    """Runs crawls in subprocesses, at most max_concurrent at once, each under a timeout."""
+
     def close(self) -> None:
         """Nothing to release: each crawl's process ended with it."""
 
@@ -143,36 +186,8 @@ class CrawlRunner:
                 self._signal(entry, signal.SIGKILL, reason)
             self.wait_idle(None)
 
-    # ---- one crawl ---------------------------------------------------------
-    def run(self, source: str) -> CrawlOutcome:
-        """Crawl one source in a subprocess once a slot is free; blocks until it has ended."""
-        with self._cond:
-            if source in self._active:
-                return CrawlOutcome(source, NOT_STARTED, summary="a crawl of this source is already running")
-            self._waiting += 1
-            try:
-                self._cond.wait_for(lambda: not self._accepting or len(self._active) < self.config.max_concurrent)
-            finally:
-                self._waiting -= 1
-            if not self._accepting:
-                self._cond.notify_all()
-                return CrawlOutcome(source, NOT_STARTED, summary="the service is stopping")
-            entry = self._active[source] = _Active(source, time.monotonic())
-        try:
-            return self._crawl(entry)
-        finally:
-            with self._cond:
-                del self._active[source]
-                self._cond.notify_all()
-
-    def _open_run(self, source: str) -> int:
-        declared = self.sources.get(source)
-        with self._db.begin() as session:
-            source_id = ensure_source(session, source,
-                                      homepage=declared.homepage if declared else None,
-                                      language=declared.language if declared else None,
-                                      timezone_name=declared.timezone if declared else "UTC")
-            return start_run(session, source_id)
+    def _new_entry(self, source: str) -> _Active:
+        return _Active(source, time.monotonic())
 
     def _crawl(self, entry: _Active) -> CrawlOutcome:
         with entry.lock:

@@ -32,11 +32,9 @@ from typing import Callable, Mapping
 
 from crawler.engine import protocol
 from crawler.engine.process import EngineConfig
-from storage.runs import end_run, get_run, start_run
-from scheduler.runner import NOT_STARTED, CrawlOutcome, RunnerConfig, summarise
+from storage.runs import end_run, get_run
+from scheduler.runner import CrawlOutcome, RunnerConfig, SlotRunner, summarise
 from spiders.sources import Source
-from storage.engine import session_factory
-from storage.store import ensure_source
 
 logger = logging.getLogger(__name__)
 
@@ -150,20 +148,12 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
-class EngineRunner:
+class EngineRunner(SlotRunner):
     """Runs crawls in a supervised engine process, at most max_concurrent at once; see the module docstring."""
 
     def __init__(self, config: RunnerConfig, sources: Mapping[str, Source], engine: EngineSettings | None = None):
-        if config.max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be at least 1, got {config.max_concurrent}")
-        self.config = config
+        super().__init__(config, sources)
         self.engine_settings = engine or EngineSettings()
-        self.sources = sources
-        self._db = session_factory(config.db_url)
-        self._cond = threading.Condition()
-        self._active: dict[str, _Crawl] = {}
-        self._waiting = 0
-        self._accepting = True
         self._engines: list[_Engine] = []
         self._current: _Engine | None = None
         self._numbered = 0
@@ -175,23 +165,10 @@ class EngineRunner:
         )
 
     # ---- the service's view ------------------------------------------------
-    def running(self) -> list[str]:
-        with self._cond:
-            return list(self._active)
-
     def engine_pids(self) -> list[int]:
         """The pids of the engine processes alive now."""
         with self._cond:
             return [e.pid for e in self._engines if e.lost is None]
-
-    def stop_accepting(self) -> None:
-        with self._cond:
-            self._accepting = False
-            self._cond.notify_all()
-
-    def wait_idle(self, timeout: float | None) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._active and not self._waiting, timeout)
 
     def end_all(self, reason: str = "shutdown") -> None:
         """Close every running crawl (reason), kill the engines that have not closed them after kill_grace."""
@@ -227,35 +204,8 @@ class EngineRunner:
                 engine.process.wait()
 
     # ---- one crawl ---------------------------------------------------------
-    def run(self, source: str) -> CrawlOutcome:
-        """Crawl one source in the engine once a slot is free; blocks until it has ended."""
-        with self._cond:
-            if source in self._active:
-                return CrawlOutcome(source, NOT_STARTED, summary="a crawl of this source is already running")
-            self._waiting += 1
-            try:
-                self._cond.wait_for(lambda: not self._accepting or len(self._active) < self.config.max_concurrent)
-            finally:
-                self._waiting -= 1
-            if not self._accepting:
-                self._cond.notify_all()
-                return CrawlOutcome(source, NOT_STARTED, summary="the service is stopping")
-            crawl = self._active[source] = _Crawl(source, run_id=0, started=time.monotonic())
-        try:
-            return self._crawl(crawl)
-        finally:
-            with self._cond:
-                del self._active[source]
-                self._cond.notify_all()
-
-    def _open_run(self, source: str) -> int:
-        declared = self.sources.get(source)
-        with self._db.begin() as session:
-            source_id = ensure_source(session, source,
-                                      homepage=declared.homepage if declared else None,
-                                      language=declared.language if declared else None,
-                                      timezone_name=declared.timezone if declared else "UTC")
-            return start_run(session, source_id)
+    def _new_entry(self, source: str) -> _Crawl:
+        return _Crawl(source, run_id=0, started=time.monotonic())
 
     def _crawl(self, crawl: _Crawl) -> CrawlOutcome:
         crawl.run_id = self._open_run(crawl.source)
