@@ -87,8 +87,7 @@ def check(
     backfill: Annotated[bool, typer.Option(help="As a new rule would with --backfill: every stored article.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Dry run: what RULE would send now (its new matches and the deliveries waiting). Sends nothing,
-    changes nothing."""
+    """Dry run: what RULE would send now (new matches, deliveries waiting); sends and changes nothing."""
     from crawler.alerts import outbox
     from crawler.alerts.channels import redact_channel
     from crawler.alerts.messages import render
