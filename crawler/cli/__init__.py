@@ -29,10 +29,11 @@ def main() -> None:
     from sqlalchemy.exc import DatabaseError
 
     from crawler.cli.app import EXIT_FAILED
-    from storage.runs import STORE_ERROR_HINT, store_error_message
 
     try:
         app()
     except DatabaseError as exc:
+        from storage.runs import STORE_ERROR_HINT, store_error_message
+
         print(f"expowatch: error: {store_error_message(exc)}; {STORE_ERROR_HINT}", file=sys.stderr)
         raise SystemExit(EXIT_FAILED) from None

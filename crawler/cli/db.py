@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from crawler.cli.app import EXIT_FAILED, EXIT_USAGE, DbOption, app, fail, open_store, redact
 
@@ -29,6 +28,8 @@ def copy(
     db: DbOption = None,
 ) -> None:
     """Copy the whole store (articles, copies, tags, runs, raw HTML) into another, empty database."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
     from storage.copy import CopyError, copy_store
     from storage.engine import StoreURLError, check_store_url, resolve_db_url
 

@@ -9,7 +9,6 @@ import typer
 
 from crawler.cli.app import EXIT_USAGE, DbOption, app, fail, open_store
 from crawler.cli.events import EventsFileOption, load_events
-from crawler.feeds import FEED_LIMIT
 
 
 @app.command()
@@ -18,7 +17,8 @@ def feed(
     query: Annotated[str | None, typer.Option("--query", "-q", help="Search text, in `expowatch search` syntax.")] = None,
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only stories carried by this source (repeatable).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the feed to this file (default: stdout).")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="Newest articles in the feed.")] = FEED_LIMIT,
+    limit: Annotated[int | None, typer.Option(min=1, max=1000, show_default=False,
+                                              help="Newest articles in the feed (default: 50).")] = None,
     events_file: EventsFileOption = None,
     db: DbOption = None,
 ) -> None:
@@ -44,7 +44,7 @@ def feed(
     except QueryTooLong as exc:
         fail(f"--query: {exc}")
     request = FeedRequest(text=query or "", event=event.lower() if event else None, sources=tuple(source or ()),
-                          limit=limit)
+                          **({"limit": limit} if limit is not None else {}))  # default: crawler.feeds.FEED_LIMIT
     url = open_store(db)
     with session_factory(url, for_writing=False)() as session:
         unknown = unknown_sources(session, request.sources)

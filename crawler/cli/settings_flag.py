@@ -13,8 +13,6 @@ import json
 import math
 from typing import Any
 
-from scrapy.settings import BaseSettings
-
 from crawler.cli.app import EXIT_USAGE, fail
 
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -77,6 +75,8 @@ def convert(value: str, default: Any) -> Any:
         if not math.isfinite(number):
             raise ValueError("expected a finite number")
         return number
+    from scrapy.settings import BaseSettings
+
     if isinstance(default, (dict, BaseSettings)):
         try:
             parsed = json.loads(value)
