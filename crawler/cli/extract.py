@@ -52,7 +52,7 @@ def extract(
         = ExtractFormat.text,
     as_json: Annotated[bool, typer.Option("--json", hidden=True, help="The same as --format json.")] = False,
     allow_private_addresses: Annotated[bool, typer.Option(
-        "--allow-private-addresses", help="Fetch from loopback and private addresses too (as a source may).")] = False,
+        "--allow-private-addresses", help="Fetch from loopback and private addresses too (as a --source that allows them does).")] = False,
     sources_file: SourcesFileOption = None,
     events_file: EventsFileOption = None,
 ) -> None:
@@ -69,6 +69,7 @@ def extract(
         if source not in registry:
             fail(f"unknown source {source!r} (known: {', '.join(registry) or 'none'}; --sources-file adds yours)")
         hints, source_event = hints_for(registry[source]), registry[source].event
+        allow_private_addresses = allow_private_addresses or registry[source].allow_private_addresses
     body, http_charset, found_url = read_page(target, allow_private=allow_private_addresses)
     task = PageTask(body, url or found_url, http_charset=charset or http_charset, hints=hints,
                     source_event=source_event, events_file=events_file or os.environ.get(EVENTS_ENV_VAR) or None)
