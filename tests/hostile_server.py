@@ -431,6 +431,22 @@ def count_articles(db_path: Path) -> int:
         return 0
 
 
+def settled_count(db_path: Path, *, quiet: float = 2.0, timeout: float = 60) -> int:
+    """The article count once it has stopped changing for `quiet` seconds (at most `timeout`).
+
+    A killed crawl's helpers live in a session of their own (crawler/helper_session.py): the
+    store writer may still commit the batch it held before it sees its crawl gone and ends.
+    """
+    deadline = time.monotonic() + timeout
+    count, since = count_articles(db_path), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        time.sleep(POLL_STORE_SECONDS)
+        now = count_articles(db_path)
+        if now != count:
+            count, since = now, time.monotonic()
+    return count
+
+
 def signal_crawl(args: list[str], env: dict[str, str], db_path: Path, *, signum: int, group: bool,
                  after_articles: int, grace: float, workdir: Path, start_timeout: float = 120) -> SignalledCrawl:
     """Start `expowatch ARGS` in a process group of its own, send signum once `after_articles` are
