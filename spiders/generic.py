@@ -42,7 +42,7 @@ from spiders.discovery import (
     robots_sitemaps,
     robots_url,
 )
-from spiders.sources import Source
+from spiders.sources import apply_politeness, Source
 from storage.engine import resolve_db_url, session_factory
 from storage.httpcache import checked_at
 from storage.migrate import ensure_schema
@@ -105,9 +105,7 @@ class GenericSourceSpider(scrapy.Spider):
     def update_settings(cls, settings) -> None:
         super().update_settings(settings)
         if cls.source is not None:
-            settings.set("DOWNLOAD_DELAY", cls.source.download_delay, priority="spider")
-            settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", cls.source.concurrency, priority="spider")
-            settings.set("ROBOTSTXT_OBEY", cls.source.obey_robots, priority="spider")
+            apply_politeness(settings, cls.source)
 
     @classmethod
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any):

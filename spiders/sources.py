@@ -253,3 +253,10 @@ def _check_unique(sources: list[Source], where: str) -> None:
         if source.name in seen:
             raise SourceError(f"{where}: source {source.name!r}: key 'name': duplicate source name")
         seen.add(source.name)
+
+
+def apply_politeness(settings, source: Source) -> None:
+    """A source's delay, concurrency and robots choice as spider-priority Scrapy settings (its crawl and its survey)."""
+    settings.set("DOWNLOAD_DELAY", source.download_delay, priority="spider")
+    settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", source.concurrency, priority="spider")
+    settings.set("ROBOTSTXT_OBEY", source.obey_robots, priority="spider")

@@ -21,7 +21,7 @@ from crawler.middlewares import KIND
 from spiders.discovery import DiscoveryError, Listing, list_page_links, read_feed, read_sitemap, robots_sitemaps, robots_url
 from spiders.generic import content_type_of, list_page_selector
 from spiders.proposal import looks_like_article, offsets_in
-from spiders.sources import Source
+from spiders.sources import apply_politeness, Source
 
 # Where sites commonly publish feeds and sitemaps (the sitemap guesses are trafilatura's,
 # plus the usual names of Google News sitemaps).
@@ -80,9 +80,7 @@ class SiteSurveySpider(scrapy.Spider):
         """The source's politeness, as a crawl of it would have (see GenericSourceSpider)."""
         super().update_settings(settings)
         if cls.source is not None:
-            settings.set("DOWNLOAD_DELAY", cls.source.download_delay, priority="spider")
-            settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", cls.source.concurrency, priority="spider")
-            settings.set("ROBOTSTXT_OBEY", cls.source.obey_robots, priority="spider")
+            apply_politeness(settings, cls.source)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
