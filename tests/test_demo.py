@@ -16,7 +16,9 @@ pytestmark = pytest.mark.integration
 
 def test_demo_crawls_twice_and_second_round_stores_only_the_new_articles(tmp_path, run_cli):
     db = tmp_path / "demo.db"
-    proc = run_cli("demo", "--db", str(db), timeout=180)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = run_cli("demo", "--db", str(db), timeout=180, env={"TMPDIR": str(tmp)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     first = re.search(r"Round 1, first crawl: (\d+) pages fetched, (\d+) new stor(?:y|ies)", out)
@@ -34,3 +36,4 @@ def test_demo_crawls_twice_and_second_round_stores_only_the_new_articles(tmp_pat
         assert session.scalar(select(func.count()).select_from(Article)) >= 40
         assert session.scalar(select(func.count()).select_from(ArticleEvent)) > 0
     assert not (tmp_path / "xdg").exists()  # wrote only its own database
+    assert list(tmp.iterdir()) == []  # and left no folder behind: the replica's ports are closed

@@ -79,17 +79,23 @@ def print_store(db_url: str) -> None:
 def run_demo(db: str | None = None) -> int:
     """Run the demo; returns the exit status (0 when both rounds worked).
 
-    The temporary folder stays after a finished demo (its store is the one to try);
-    Ctrl-C or SIGTERM before the end removes it.
+    The temporary folder stays after a finished demo when it holds the store to try (no
+    `db` given); Ctrl-C or SIGTERM before the end removes it.
     """
     workdir = Path(tempfile.mkdtemp(prefix="expowatch-demo-"))
     try:
         with stop_on_sigterm():
-            return _run_demo(db, workdir)
+            status = _run_demo(db, workdir)
     except (KeyboardInterrupt, StopServing):
         shutil.rmtree(workdir, ignore_errors=True)
         say("stopped")
         return 130
+    # The replica's sources file names ports that are closed now: only a store is worth keeping.
+    if db:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        (workdir / "replica-sources.toml").unlink(missing_ok=True)
+    return status
 
 
 def _run_demo(db: str | None, workdir: Path) -> int:
