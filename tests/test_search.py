@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy import text as text_sql
 
 from conftest import BACKENDS
 from crawler.events import EventTag, Evidence
@@ -192,6 +193,37 @@ def test_counts_agree_whether_the_matches_are_read_from_the_index_or_not(store, 
                         assert total == len(oracle(text, all_copies=all_copies)), (known, query)
                     hits, counted = search_and_count(session, query)
                     assert ([h.id for h in hits], counted) == ([h.id for h in search(session, query)], total)
+
+
+def test_relevance_scored_from_known_matches_is_fts5s_bm25(store, monkeypatch):
+    """(SQLite.) storage.relevance scores the matches read from the index as FTS5's bm25() does,
+    and a page by relevance is the same whichever of the two ranks it."""
+    import storage.search_sql
+    from storage.search_sql import RANK_FUNCTION, TEXT_WEIGHT, TITLE_WEIGHT, fts_expression_of, known_matches
+    from storage import relevance
+
+    db_url, _ = store
+    if not db_url.startswith("sqlite"):
+        pytest.skip("FTS5 is SQLite's")
+    texts = [t for t in SEARCHES + ["expo OR conference -Wuzhen", "expo expo OR robots robots"]
+             if fts_expression_of(SearchQuery(t))]
+    with session_factory(db_url, for_writing=False)() as session:
+        for text in texts:
+            expression = fts_expression_of(SearchQuery(text))
+            fts5 = dict(session.execute(text_sql(f"SELECT rowid, {RANK_FUNCTION.replace('bm25(', 'bm25(articles_fts, ')} "
+                                                 "FROM articles_fts WHERE articles_fts MATCH :e"), {"e": expression}).all())
+            clauses = [c for c in parse_query(text) if c.indexable]
+            phrases = [t for c in clauses if not c.negated for t in c.terms]
+            phrase_rows = [len(known_matches(session, f'"{p}"')) for p in phrases]
+            rows = session.execute(select(Article.id, Article.title, Article.text).where(Article.id.in_(fts5))).all()
+            ours = relevance.ranks(session, phrases, phrase_rows, rows, (TITLE_WEIGHT, TEXT_WEIGHT))
+            assert ours.keys() == fts5.keys() and all(ours[i] == pytest.approx(fts5[i], rel=1e-9) for i in fts5), text
+    pages = {}
+    for known in (storage.search_sql.KNOWN_MATCHES, 0):  # scored here, or by FTS5 (ORDER BY rank)
+        monkeypatch.setattr(storage.search_sql, "KNOWN_MATCHES", known)
+        pages[known] = [[run(db_url, SearchQuery(t, sort="relevance", limit=2, offset=o)) for o in (0, 2, 4)]
+                        for t in texts]
+    assert len(set(map(repr, pages.values()))) == 1
 
 
 def test_english_and_chinese_words_find_their_articles(store):
