@@ -10,7 +10,7 @@ process on 127.0.0.1 and, for each search, --repeat times:
 - the search page (GET /: one page of results, the total, the facet counts beside
   the filters, rendered HTML);
 - the API (GET /api/search: one page of results and the total, as JSON);
-- the CLI's query work, in this process: storage.queries.search() and count(), what
+- the CLI's query work, in this process: storage.queries.search_and_count(), what
   `expowatch search` runs for its table (no interpreter start-up counted), and
   search() alone (one page, what `--format json` runs).
 
@@ -40,7 +40,7 @@ import httpx  # noqa: E402
 import search as search_bench  # noqa: E402  (benchmarks/search.py: the store and the queries)
 from storage.engine import session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from storage.queries import SearchQuery, count, search  # noqa: E402
+from storage.queries import SearchQuery, count, search, search_and_count  # noqa: E402
 
 PAGE_GOAL_MS = 200
 START_TIMEOUT_S = 120
@@ -98,7 +98,7 @@ def measure(session, client: httpx.Client, queries, repeat: int) -> dict[str, li
         return response.json()
 
     def cli(query):
-        return search(session, query), count(session, query)
+        return search_and_count(session, query)
 
     for query in queries:
         params = params_of(query)
@@ -106,6 +106,8 @@ def measure(session, client: httpx.Client, queries, repeat: int) -> dict[str, li
         hits, total = cli(query)
         if [r["id"] for r in body["results"]] != [h.id for h in hits] or body["total"] != total:
             raise SystemExit(f"API and CLI disagree on {search_bench.describe(query)!r}")
+        if [h.id for h in search(session, query)] != [h.id for h in hits] or count(session, query) != total:
+            raise SystemExit(f"search_and_count() disagrees with search() and count() on {search_bench.describe(query)!r}")
         page(params)
         timings = {"page": [timed(lambda: page(params)) for _ in range(repeat)],
                    "api": [timed(lambda: api(params)) for _ in range(repeat)],

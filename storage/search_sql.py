@@ -50,10 +50,11 @@ LIKE_WINDOW = 5000  # newest articles that a very broad query first searches by 
 DENSE_FACTOR = 0.55  # walk the date index for a page when more than 0.55 * sqrt(page end * articles)
 #                      match: reading a matching row (past its text) to sort it costs about 3.3 steps along
 #                      the date index (5.5 and 1.65 us in benchmarks/web.py's store), and a walk takes
-#                      about page_end * articles / matches steps
+#                      about page_end * articles / matches steps (when the matches are spread evenly in time)
 KNOWN_MATCHES = 5000  # the text index's matches are read up to this many (a few ms): when that is all of
 #                       them, the page and the count use the ids instead of asking the index again (a
-#                       phrase of many trigrams takes tens of ms each time)
+#                       phrase of many trigrams takes tens of ms each time), and reading them all for a
+#                       page by date costs at most some 30 ms
 
 FTS_TABLE = table("articles_fts", column("rowid"))
 FTS_MATCH_TARGET = literal_column("articles_fts")  # FTS5: `<table> MATCH <expression>`
@@ -154,8 +155,12 @@ def _unindexed(col, dialect: str):
         if dialect == "sqlite" else col
 
 
-def _filters(session: Session, query: SearchQuery, dialect: str, *, date_page: bool) -> list[ColumnElement[bool]]:
-    """The WHERE conditions of query's filters (date_page: one page in date order is wanted)."""
+def _filters(session: Session, query: SearchQuery, dialect: str, *, date_page: bool,
+             text_first: bool = False) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of query's filters (date_page: one page in date order is wanted;
+    text_first: the text index's matches drive the search, so since/until must not: their
+    "date, or first seen when undated" is an OR that SQLite would answer by collecting and
+    sorting every article in the range)."""
     conditions: list[ColumnElement[bool]] = []
     if not query.all_copies:
         # Most articles are not copies: an index lookup of "IS NULL" would visit nearly every
@@ -191,6 +196,8 @@ def _filters(session: Session, query: SearchQuery, dialect: str, *, date_page: b
         conditions.append(or_(lang.in_(langs), *(lang.like(f"{code}-%") for code in langs)))
     dated = (Article.published_at, Article.first_seen_at) if query.date_field == "published" \
         else (Article.first_seen_at, Article.first_seen_at)
+    if text_first:
+        dated = tuple(_unindexed(col, dialect) for col in dated)
     if query.since is not None:
         conditions.append(_after(*dated, query.since))
     if query.until is not None:
@@ -233,21 +240,22 @@ Plan = tuple[str, "list[int] | None"]  # (how, the text index's matches when all
 def page_plan(session: Session, query: SearchQuery, fts_expression: str) -> Plan:
     """How to fetch one page by date of a text query on SQLite, and the matching ids when known.
 
-    "ids": few articles match: read them and sort them. With more, walking the date index
-    newest first and testing each article until the page is full costs less ("date-index"):
-    against the matches read from the index (up to KNOWN_MATCHES of them) or, beyond that,
-    against the index itself; or, when so many match that a page is likely among the
-    newest LIKE_WINDOW articles, by LIKE there first ("date-like", only where LIKE is exact
+    "ids": up to KNOWN_MATCHES articles match (or more, when reading them costs less than
+    walking the date index, see DENSE_FACTOR): read them and sort them, a cost bounded by
+    their number. (Walking the date index instead could cost far more than its average:
+    news of an event is old all together, and the walk passes every newer article first.)
+    With more, walk the date index newest first, testing each article until the page is
+    full ("date-index"); or, when so many match that a page is likely among the newest
+    LIKE_WINDOW articles, test those by LIKE first ("date-like", only where LIKE is exact
     for the terms).
     """
     page_end, articles = _page_end_and_size(session, query)
-    index_up_to = int(DENSE_FACTOR * math.sqrt(page_end * articles))
+    read_up_to = max(KNOWN_MATCHES, int(DENSE_FACTOR * math.sqrt(page_end * articles)))
     like_from = 2 * page_end * articles // LIKE_WINDOW  # two pages' worth expected in the window
-    ids = known_matches(session, fts_expression, max(KNOWN_MATCHES, index_up_to))
+    ids = known_matches(session, fts_expression, read_up_to)
     if ids is not None:
-        return ("ids" if len(ids) <= index_up_to else "date-index"), ids
-    many = max(KNOWN_MATCHES, index_up_to) >= like_from and _like_is_exact(query.text)
-    return ("date-like" if many else "date-index"), None
+        return "ids", ids
+    return ("date-like" if read_up_to >= like_from and _like_is_exact(query.text) else "date-index"), None
 
 
 def text_plan(session: Session, query: SearchQuery) -> Plan | None:
@@ -315,7 +323,8 @@ def matching_select(session: Session, query: SearchQuery, columns: Sequence, *, 
         else:
             stmt = stmt.join(FTS_TABLE, FTS_TABLE.c.rowid == Article.id).where(
                 FTS_MATCH_TARGET.op("MATCH")(match.fts_expression))
-    stmt = stmt.where(*match.conditions, *_filters(session, query, dialect, date_page=date_page))
+    stmt = stmt.where(*match.conditions, *_filters(session, query, dialect, date_page=date_page,
+                                                   text_first=match.fts_expression is not None))
     if not ordered:
         return stmt
     newest = [Article.published_at.desc().nulls_last(), Article.first_seen_at.desc(), Article.id.desc()]
@@ -372,11 +381,28 @@ def page_rows(session: Session, query: SearchQuery, columns: Sequence, *, use_in
     return rows
 
 
+def _text_only(query: SearchQuery) -> bool:
+    """True when query is indexed text and nothing else (no filter, no term too short for the index)."""
+    return not (query.events or query.years or query.editions or query.roles or query.sources or query.languages
+                or query.since or query.until or query.first_seen_since) \
+        and all(c.indexable for c in parse_query(query.text))
+
+
 def count_matches(session: Session, query: SearchQuery, plan: Plan | None = None) -> int:
-    """How many articles match query (its paging ignored); from the plan's known matches when it has them."""
-    if plan is None and dialect_of(session) == "sqlite" and (expression := fts_expression_of(query)):
+    """How many articles match query (its paging ignored); from the plan's known matches when it has them.
+
+    Many matches of indexed text alone are counted from the index without reading an
+    article: its matches, less the copies among them (from the copies' own index).
+    """
+    expression = fts_expression_of(query) if dialect_of(session) == "sqlite" else None
+    if plan is None and expression:
         plan = "index", known_matches(session, expression)
     ids = plan[1] if plan else None
+    if expression and ids is None and _text_only(query):
+        matches = set(session.execute(_fts_rowids(expression)).scalars())
+        if not query.all_copies:
+            matches.difference_update(session.execute(select(Article.id).where(Article.duplicate_of_id > 0)).scalars())
+        return len(matches)
     matching = matching_select(session, query, (Article.id,), ordered=False,
                                plan=("ids", ids) if ids is not None else None).subquery()
     return session.execute(select(func.count()).select_from(matching)).scalar_one()
