@@ -54,7 +54,9 @@ DENSE_FACTOR = 0.55  # walk the date index for a page when more than 0.55 * sqrt
 KNOWN_MATCHES = 5000  # the text index's matches are read up to this many (a few ms): when that is all of
 #                       them, the page and the count use the ids instead of asking the index again (a
 #                       phrase of many trigrams takes tens of ms each time), and reading them all for a
-#                       page by date costs at most some 30 ms
+#                       page by date costs at most some 30 ms (a broad term pays some 10 ms of CPU to
+#                       find it has more: a try by LIKE first is cheaper for it, but costs a term of old
+#                       news some 50 ms more, benchmarks/web.py)
 
 FTS_TABLE = table("articles_fts", column("rowid"))
 FTS_MATCH_TARGET = literal_column("articles_fts")  # FTS5: `<table> MATCH <expression>`
