@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Literal, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage import search_sql
@@ -331,7 +331,10 @@ def search(session: Session, query: SearchQuery, *, use_index: bool = True) -> l
     use_index=False scans every title and text with LIKE instead of using the full-text
     index: the same answer, slowly (the baseline of benchmarks/search.py).
     """
-    rows = search_sql.page_rows(session, query, HIT_SELECT, use_index=use_index)
+    return _hits(session, search_sql.page_rows(session, query, HIT_SELECT, use_index=use_index))
+
+
+def _hits(session: Session, rows: Sequence) -> list[ArticleHit]:
     events = _event_slugs(session, [r.id for r in rows])
     return [ArticleHit(id=r.id, title=r.title, url=r.canonical_url, source=r.source,
                        published_at=r.published_at, language=r.language, first_seen_at=r.first_seen_at,
@@ -341,8 +344,17 @@ def search(session: Session, query: SearchQuery, *, use_index: bool = True) -> l
 
 def count(session: Session, query: SearchQuery) -> int:
     """How many articles match query, ignoring limit and offset."""
-    matching = search_sql.matching_select(session, query, (Article.id,), ordered=False).subquery()
-    return session.execute(select(func.count()).select_from(matching)).scalar_one()
+    return search_sql.count_matches(session, query)
+
+
+def search_and_count(session: Session, query: SearchQuery) -> tuple[list[ArticleHit], int]:
+    """search() and count() of query, reading the text index once for both (and not counting
+    at all on a last page: its total is its offset and length)."""
+    plan = search_sql.text_plan(session, query)
+    hits = _hits(session, search_sql.page_rows(session, query, HIT_SELECT, plan=plan))
+    if hits and (query.limit is None or len(hits) < query.limit):
+        return hits, query.offset + len(hits)
+    return hits, search_sql.count_matches(session, query, plan)
 
 
 def search_articles(session: Session, query: str | None = None, *, limit: int = DEFAULT_LIMIT) -> list[ArticleHit]:

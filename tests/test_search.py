@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy import text as text_sql
 
 from conftest import BACKENDS
 from crawler.events import EventTag, Evidence
@@ -17,7 +18,15 @@ from storage.engine import session_factory
 from storage.events import replace_article_tags
 from storage.migrate import upgrade
 from storage.models import Article, ArticleUrl
-from storage.queries import SearchQuery, count, get_article, search, search_articles, search_new
+from storage.queries import (
+    SearchQuery,
+    count,
+    get_article,
+    search,
+    search_and_count,
+    search_articles,
+    search_new,
+)
 from storage.query_syntax import parse_query
 from storage.runs import finish_run, start_run
 from storage.store import ArticleRecord, ensure_source, store_article
@@ -163,6 +172,58 @@ def test_search_returns_exactly_the_articles_the_query_describes(store, text):
     assert len(found) == len(set(found))
     assert keys(ids, found) == oracle(text)
     assert run(db_url, SearchQuery(text, limit=None), use_index=False) == found  # the LIKE scan agrees
+
+
+@pytest.mark.parametrize("all_copies", [False, True])
+def test_counts_agree_whether_the_matches_are_read_from_the_index_or_not(store, monkeypatch, all_copies):
+    """count() and search_and_count() use the matches read from the text index when they are all
+    there (KNOWN_MATCHES), else the index itself: the same totals, the oracle's."""
+    import storage.search_sql
+
+    db_url, _ = store
+    for known in (storage.search_sql.KNOWN_MATCHES, 0):
+        monkeypatch.setattr(storage.search_sql, "KNOWN_MATCHES", known)
+        with session_factory(db_url, for_writing=False)() as session:
+            for text in SEARCHES + ["", "Meijiang -nothing"]:
+                for query in (SearchQuery(text, all_copies=all_copies, limit=2),
+                              SearchQuery(text, all_copies=all_copies, limit=1, offset=1, sort="relevance"),
+                              SearchQuery(text, all_copies=all_copies, since=utc(2024, 1, 1), limit=None)):
+                    total = count(session, query)
+                    if not query.since:
+                        assert total == len(oracle(text, all_copies=all_copies)), (known, query)
+                    hits, counted = search_and_count(session, query)
+                    assert ([h.id for h in hits], counted) == ([h.id for h in search(session, query)], total)
+
+
+def test_relevance_scored_from_known_matches_is_fts5s_bm25(store, monkeypatch):
+    """(SQLite.) storage.relevance scores the matches read from the index as FTS5's bm25() does,
+    and a page by relevance is the same whichever of the two ranks it."""
+    import storage.search_sql
+    from storage.search_sql import RANK_FUNCTION, TEXT_WEIGHT, TITLE_WEIGHT, fts_expression_of, known_matches
+    from storage import relevance
+
+    db_url, _ = store
+    if not db_url.startswith("sqlite"):
+        pytest.skip("FTS5 is SQLite's")
+    texts = [t for t in SEARCHES + ["expo OR conference -Wuzhen", "expo expo OR robots robots"]
+             if fts_expression_of(SearchQuery(t))]
+    with session_factory(db_url, for_writing=False)() as session:
+        for text in texts:
+            expression = fts_expression_of(SearchQuery(text))
+            fts5 = dict(session.execute(text_sql(f"SELECT rowid, {RANK_FUNCTION.replace('bm25(', 'bm25(articles_fts, ')} "
+                                                 "FROM articles_fts WHERE articles_fts MATCH :e"), {"e": expression}).all())
+            clauses = [c for c in parse_query(text) if c.indexable]
+            phrases = [t for c in clauses if not c.negated for t in c.terms]
+            phrase_rows = [len(known_matches(session, f'"{p}"')) for p in phrases]
+            rows = session.execute(select(Article.id, Article.title, Article.text).where(Article.id.in_(fts5))).all()
+            ours = relevance.ranks(session, phrases, phrase_rows, rows, (TITLE_WEIGHT, TEXT_WEIGHT))
+            assert ours.keys() == fts5.keys() and all(ours[i] == pytest.approx(fts5[i], rel=1e-9) for i in fts5), text
+    pages = {}
+    for known in (storage.search_sql.KNOWN_MATCHES, 0):  # scored here, or by FTS5 (ORDER BY rank)
+        monkeypatch.setattr(storage.search_sql, "KNOWN_MATCHES", known)
+        pages[known] = [[run(db_url, SearchQuery(t, sort="relevance", limit=2, offset=o)) for o in (0, 2, 4)]
+                        for t in texts]
+    assert len(set(map(repr, pages.values()))) == 1
 
 
 def test_english_and_chinese_words_find_their_articles(store):
@@ -327,21 +388,28 @@ def test_search_migration_downgrades_and_indexes_existing_articles_on_upgrade(db
 
 @pytest.mark.parametrize("sort", ["published", "first_seen"])
 def test_every_page_plan_gives_the_same_pages(store, monkeypatch, sort):
-    """Text index first, or the date index first testing each article (against the matches, or by LIKE)."""
+    """Text index first, the matches read from it and sorted, or the date index first testing each
+    article (against the matches read from the index, against the index, or by LIKE)."""
     import storage.search_sql
+    from storage.search_sql import known_matches
 
     db_url, ids = store
     for text in SEARCHES:
         pages = {}
         # date-like looks through the newest LIKE_WINDOW articles first: all of them, or 0 or 2
         # (nothing or too little found there: it falls back to the date index)
-        for plan, window in (("index", 0), ("date-index", 0), ("date-like", 10**6), ("date-like", 0),
-                             ("date-like", 2)):
-            monkeypatch.setattr(storage.search_sql, "page_plan", lambda *args, plan=plan: (plan, []))
+        for plan, known, window in (("index", False, 0), ("ids", True, 0), ("date-index", False, 0),
+                                    ("date-index", True, 0), ("date-like", False, 10**6),
+                                    ("date-like", False, 0), ("date-like", False, 2)):
+            def planned(session, query, expression, plan=plan, known=known):
+                return plan, known_matches(session, expression) if known else None
+
+            monkeypatch.setattr(storage.search_sql, "page_plan", planned)
             monkeypatch.setattr(storage.search_sql, "LIKE_WINDOW", window)
-            pages[plan, window] = [run(db_url, SearchQuery(text, sort=sort, limit=2, offset=o)) for o in (0, 2, 4)]
+            pages[plan, known, window] = [run(db_url, SearchQuery(text, sort=sort, limit=2, offset=o))
+                                          for o in (0, 2, 4)]
         assert len(set(map(repr, pages.values()))) == 1, (text, pages)
-        pages["index"] = pages["index", 0]
+        pages["index"] = pages["index", False, 0]
         monkeypatch.undo()  # the planner's own choice ("ids" here: few match)
         assert [run(db_url, SearchQuery(text, sort=sort, limit=2, offset=o)) for o in (0, 2, 4)] == pages["index"]
         assert {i for page in pages["index"] for i in page} == {ids[k] for k in oracle(text)}
@@ -355,12 +423,16 @@ def test_page_plan_follows_how_many_articles_match(sqlite_url, monkeypatch):
 
     build_store(sqlite_url)
     with session_factory(sqlite_url, for_writing=False)() as session:
-        def plan(text):
-            return page_plan(session, SearchQuery(text, limit=1), fts5_expression(parse_query(text)))[0]
+        def plan(text, limit=1):
+            return page_plan(session, SearchQuery(text, limit=limit), fts5_expression(parse_query(text)))
+        every_expo = sorted(run(sqlite_url, SearchQuery("expo", all_copies=True, limit=None)))
         monkeypatch.setattr(storage.search_sql, "DENSE_FACTOR", 0.3)  # dense from 0.3 * sqrt(1 * 7) = 0.79 matches
-        assert plan("Meijiang") == "date-like"
-        assert plan("Meijiang -École") == "date-index"  # LIKE would not fold É
-        assert plan("nonexistent") == "ids"
+        assert plan("nonexistent") == ("ids", [])
+        how, ids = plan("expo")  # dense, but few enough to read them all (KNOWN_MATCHES): a bounded cost
+        assert how == "ids" and sorted(ids) == every_expo
+        monkeypatch.setattr(storage.search_sql, "KNOWN_MATCHES", 0)  # more matches than are read from the index
+        assert plan("Meijiang") == ("date-like", None)
+        assert plan("Meijiang -École") == ("date-index", None)  # LIKE would not fold É
         monkeypatch.setattr(storage.search_sql, "DENSE_FACTOR", 1)
-        ids = page_plan(session, SearchQuery("expo", limit=9), fts5_expression(parse_query("expo")))[1]
-        assert sorted(ids) == sorted(run(sqlite_url, SearchQuery("expo", all_copies=True, limit=None)))
+        how, ids = plan("expo", limit=9)
+        assert how == "ids" and sorted(ids) == every_expo

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import asyncio
+import socket
+
 import pytest
 from starlette.datastructures import QueryParams
 
 from crawler.web.charts import Bar, bar_chart
 from crawler.web.highlight import evidence_spans, segments
 from crawler.web.params import BadParameter, search_params
-from crawler.web.server import is_loopback
+from crawler.web.server import bind, is_loopback
 
 
 def tag(*evidence):
@@ -83,3 +86,26 @@ def test_stored_urls_become_links_only_when_http(url, link):
     from crawler.web.app import web_link
 
     assert web_link(url) == link
+
+
+def test_connections_to_the_served_socket_send_without_waiting_for_acks():
+    """asyncio turns Nagle off (TCP_NODELAY) on the connections it accepts only when the listening
+    socket says TCP: else each answer on a kept-alive connection waited for a delayed ACK."""
+    async def accept_one() -> int:
+        accepted: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport):
+                sock = transport.get_extra_info("socket")
+                accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        listening = bind("127.0.0.1", 0)
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listening)
+        async with server:
+            _, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+            nodelay = await asyncio.wait_for(accepted, 10)
+            writer.close()
+            return nodelay
+
+    assert asyncio.run(accept_one()) != 0

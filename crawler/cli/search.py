@@ -71,12 +71,13 @@ def search(
     expowatch search robot -e world-intelligence-expo --year 2024 --format csv > out.csv;
     expowatch search --new --name daily-wie -e world-intelligence-expo (what is new since last time).
     """
-    from storage.queries import HIT_COLUMNS, count, search as run_search
+    from storage.queries import HIT_COLUMNS, search as run_search, search_and_count
 
     with run_query(db, request, default_limit=SEARCH_LIMIT) as (session, query):
-        hits = run_search(session, query)
-        last_page = bool(hits) and (query.limit is None or len(hits) < query.limit)
-        total = query.offset + len(hits) if last_page or fmt is not OutputFormat.table else count(session, query)
+        if fmt is OutputFormat.table:  # the table says how many match in all
+            hits, total = search_and_count(session, query)
+        else:
+            hits, total = run_search(session, query), 0
         with quiet_broken_pipe():
             if fmt is OutputFormat.table:
                 print_table(hits, request.tz, total, query.offset)

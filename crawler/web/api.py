@@ -26,7 +26,7 @@ from crawler.web.params import SEARCH_PARAMETERS, read_values, search_params
 from crawler.web.store import check_filters, reading
 from storage.exports import csv_cells
 from storage.facets import facet_counts
-from storage.queries import EXPORT_BATCH, EXPORT_COLUMNS, SearchQuery, count, iter_articles, search
+from storage.queries import EXPORT_BATCH, EXPORT_COLUMNS, SearchQuery, iter_articles, search_and_count
 
 API_VERSION = "1"
 ATOM = "application/atom+xml; charset=utf-8"
@@ -50,8 +50,7 @@ def api_search(request: Request) -> Response:
     query = params.query
     with reading(request) as session:
         check_filters(request, session, query)
-        hits = search(session, query)
-        total = count(session, query)
+        hits, total = search_and_count(session, query)
     following = query.offset + query.limit if query.offset + len(hits) < total else None
     previous = max(query.offset - query.limit, 0) if query.offset else None
     return _json({"total": total, "limit": query.limit, "offset": query.offset,

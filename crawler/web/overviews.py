@@ -15,7 +15,7 @@ from scheduler.monitor import HISTORY_DAYS, schedule_interval
 from storage.runs import RunRecord, runs_by_source
 from storage.events import event_counts
 from storage.models import SourceRow
-from storage.queries import ArticleHit, SearchQuery, count, search
+from storage.queries import ArticleHit, SearchQuery, search_and_count
 
 RUNS_SHOWN = 10  # last runs listed per source
 CHART_RUNS = 30  # runs drawn in a source's chart
@@ -79,7 +79,7 @@ def event_articles(session: Session, row: EventRow, *, per_edition: int = EDITIO
     groups = []
     for edition in reversed([e for e in row.editions if e.year is not None and e.primary + e.mentioned]):
         query = SearchQuery(events=(row.slug,), years=(edition.year,), limit=per_edition)
-        groups.append(EditionArticles(edition, search(session, query), count(session, query)))
+        groups.append(EditionArticles(edition, *search_and_count(session, query)))
     return groups
 
 
