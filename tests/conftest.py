@@ -84,14 +84,24 @@ def run_cli(cli_env):
 
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory) -> str:
-    """The store `expowatch demo` leaves behind (both rounds crawled), built once: tests only read it."""
-    db = tmp_path_factory.mktemp("demo") / "demo.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPOWATCH_")}
-    env["XDG_DATA_HOME"] = str(db.parent / "xdg")
-    proc = subprocess.run([sys.executable, "-m", "crawler.cli", "demo", "--db", str(db)],
-                          capture_output=True, text=True, timeout=300, env=env)
-    if proc.returncode != 0:
-        raise AssertionError(f"expowatch demo failed:\n{proc.stdout}\n{proc.stderr}")
+    """The store `expowatch demo` leaves behind (both rounds crawled), built once for the whole run
+    (the first xdist worker to ask builds it, the others wait for it): tests only read it."""
+    from filelock import FileLock
+
+    # under xdist each worker has its own basetemp; their parent is shared by the run
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    db, done = shared / "demo" / "demo.db", shared / "demo" / "built"
+    with FileLock(str(shared / "demo.lock")):
+        if not done.exists():
+            db.parent.mkdir(exist_ok=True)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("EXPOWATCH_")}
+            env["XDG_DATA_HOME"] = str(db.parent / "xdg")
+            proc = subprocess.run([sys.executable, "-m", "crawler.cli", "demo", "--db", str(db)],
+                                  capture_output=True, text=True, timeout=300, env=env)
+            if proc.returncode != 0:
+                raise AssertionError(f"expowatch demo failed:\n{proc.stdout}\n{proc.stderr}")
+            done.touch()
     return f"sqlite:///{db}"
 
 
@@ -100,9 +110,26 @@ END_TO_END_FIXTURES = frozenset({"run_cli", "cli_env", "postgres_server", "redis
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests on a CLI process, PostgreSQL or Redis join the `integration` tier (`-m "not integration"` skips them)."""
+    """Tests on a CLI process, PostgreSQL or Redis join the `integration` tier (`-m "not integration"` skips them).
+
+    For pytest-xdist (`--dist loadgroup`, set in pyproject.toml): the tests that share a module-scoped
+    fixture (a crawl, a served store) run on one worker, so it is built once; every other test goes
+    to whichever worker is free. Modules with end-to-end tests run first, so the quick unit tests
+    fill the workers' last minutes instead of a long crawl starting at the end.
+    """
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         on_postgres = "postgresql" in getattr(getattr(item, "callspec", None), "params", {}).values()
         if on_postgres or fixtures & END_TO_END_FIXTURES:
             item.add_marker(pytest.mark.integration)
+        if uses_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    end_to_end = {item.module for item in items if item.get_closest_marker("integration")}
+    items.sort(key=lambda item: item.module not in end_to_end)  # stable: a module's tests stay together
+
+
+def uses_module_fixture(item) -> bool:
+    """Whether the test uses a fixture set up once per module (or class) rather than per test or run."""
+    info = getattr(item, "_fixtureinfo", None)
+    return info is not None and any(
+        defs[-1].scope in ("module", "class", "package") for defs in info.name2fixturedefs.values() if defs)
