@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config):
+    """A run started in the background by a shell without job control (`pytest &`, nohup) starts with
+    SIGINT ignored, and every process a test starts would inherit that: the Ctrl-C tests would hang."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
@@ -112,24 +121,36 @@ END_TO_END_FIXTURES = frozenset({"run_cli", "cli_env", "postgres_server", "redis
 def pytest_collection_modifyitems(config, items):
     """Tests on a CLI process, PostgreSQL or Redis join the `integration` tier (`-m "not integration"` skips them).
 
-    For pytest-xdist (`--dist loadgroup`, set in pyproject.toml): the tests that share a module-scoped
-    fixture (a crawl, a served store) run on one worker, so it is built once; every other test goes
-    to whichever worker is free. Modules with end-to-end tests run first, so the quick unit tests
-    fill the workers' last minutes instead of a long crawl starting at the end.
+    Modules with end-to-end tests run first, so that on pytest-xdist's workers the quick unit tests
+    fill the last minutes instead of a long crawl starting at the end.
     """
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         on_postgres = "postgresql" in getattr(getattr(item, "callspec", None), "params", {}).values()
         if on_postgres or fixtures & END_TO_END_FIXTURES:
             item.add_marker(pytest.mark.integration)
-        if uses_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
     end_to_end = {item.module for item in items if item.get_closest_marker("integration")}
     items.sort(key=lambda item: item.module not in end_to_end)  # stable: a module's tests stay together
 
 
-def uses_module_fixture(item) -> bool:
-    """Whether the test uses a fixture set up once per module (or class) rather than per test or run."""
-    info = getattr(item, "_fixtureinfo", None)
-    return info is not None and any(
-        defs[-1].scope in ("module", "class", "package") for defs in info.name2fixturedefs.values() if defs)
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist (`-n`, set in pyproject.toml): a module with a module-scoped fixture (a crawl, a
+    served store) runs on one worker, so that fixture is built once; every other test goes to
+    whichever worker is free. (xdist's own `--dist loadgroup` marks do not reach pytest 9's node ids.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if has_module_fixture(config.rootpath / module) else nodeid
+
+    return SharedModuleFixtureScheduling(config, log)
+
+
+@functools.cache
+def has_module_fixture(path: Path) -> bool:
+    """Whether a test module defines a fixture set up once per module."""
+    return path.suffix == ".py" and 'scope="module"' in path.read_text(encoding="utf-8")
