@@ -55,18 +55,22 @@ class StoreBatch:
     commit instead of two or three each, and none of it runs on the reactor thread.
     """
 
-    def __init__(self, db_url: str):
+    def __init__(self, db_url: str, call_in_reactor: Callable[..., Any] | None = None):
         self.db = session_factory(db_url)
+        self._call_in_reactor = call_in_reactor  # None: the reactor's callFromThread
         self._waiting: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._commit_forever, name="expowatch-store-batch", daemon=True)
         self._thread.start()
 
     def submit(self, write: Callable[[Any], None]) -> Deferred:
         """Run write(session) in the next batch; the Deferred fires with None once committed."""
-        from twisted.internet import reactor
+        call = self._call_in_reactor
+        if call is None:
+            from twisted.internet import reactor
 
+            call = reactor.callFromThread
         done: Deferred = Deferred()
-        self._waiting.put((write, done, reactor))
+        self._waiting.put((write, done, call))
         return done
 
     def _commit_forever(self) -> None:
@@ -89,11 +93,11 @@ class StoreBatch:
                 for one in batch:
                     self._commit([one])
                 return
-            _write, done, reactor = batch[0]
-            reactor.callFromThread(done.errback, Failure())
+            _write, done, call = batch[0]
+            call(done.errback, Failure())
             return
-        for _write, done, reactor in batch:
-            reactor.callFromThread(done.callback, None)
+        for _write, done, call in batch:
+            call(done.callback, None)
 
 
 _batches: dict[str, StoreBatch] = {}
