@@ -139,9 +139,6 @@ class _Engine:
 
 
 def engine_command(config: EngineConfig) -> list[str]:
-    if os.environ.get("PROFILE_ENGINE_ON"):  # TEMP-PROFILE
-        os.environ["PROFILE_ENGINE"] = "/tmp/engine.prof"  # TEMP-PROFILE
-        return [sys.executable, "/tmp/prof_main.py", config.to_json()]  # TEMP-PROFILE
     return [sys.executable, "-m", "crawler.engine", config.to_json()]
 
 
