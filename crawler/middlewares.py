@@ -25,6 +25,7 @@ from scrapy.utils.asyncio import call_later, sleep
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 from scrapy.utils.response import response_status_message
+from crawler.runrecord import store_batch
 from storage.engine import resolve_db_url, session_factory
 from storage.httpcache import load_validators, save_validators
 
@@ -190,7 +191,6 @@ class ConditionalGetMiddleware:
         self.crawler = crawler
         url = resolve_db_url(settings.get("EXPOWATCH_DB_URL"))
         self.reader = session_factory(url, for_writing=False)  # lookups never wait for the store writer
-        self.db = session_factory(url)
         self.fetched: dict[str, dict[str, Any]] = {}
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -246,5 +246,6 @@ class ConditionalGetMiddleware:
             logger.info("an article failed: page validators not saved, pages are re-read next run")
             return
         keep = {url: values for url, values in self.fetched.items() if url not in unsettled}
-        with self.db.begin() as session:
-            save_validators(session, keep)
+        # Committed with the other crawls' ends, off the reactor thread; the crawl ends once it is.
+        return store_batch(self.crawler.settings.get("EXPOWATCH_DB_URL")).submit(
+            lambda session: save_validators(session, keep))

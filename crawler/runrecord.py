@@ -8,11 +8,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+import queue
+import threading
+from typing import Any, Callable
 
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from storage.engine import resolve_db_url, session_factory
 from storage.models import CrawlRun
@@ -27,12 +31,86 @@ MAX_ERRORS_KEPT = 200  # a run against a dead site can produce thousands; keep t
 # hands its id over in this environment variable (or the setting of the same name), so that it
 # can still close the row when it has to end or kill the crawl.
 RUN_ID_ENV = "EXPOWATCH_RUN_ID"
+# ... and, in an engine, the source it opened that row for: the recorder then trusts the handed-over
+# row without reading it when the spider opens, and writes started_at, pid and host with the result.
+RUN_SOURCE_SETTING = "EXPOWATCH_RUN_SOURCE"
+# ... and whether that source's previous crawl did not end ok (read when the row was opened), so that
+# the spider need not read it (spiders.generic pages to the end of its lists to resume such a crawl).
+RESUME_SETTING = "EXPOWATCH_RESUME"
 # ... and its own pid in this one: a crawl whose scheduler died (SIGKILL, OOM) stops itself
 # cleanly instead of running on unsupervised, past its timeout, beside the next crawl of its source.
 SCHEDULER_PID_ENV = "EXPOWATCH_SCHEDULER_PID"
 SCHEDULER_CHECK_SECONDS = 1.0  # how often a scheduled crawl looks for its scheduler: cheap (getppid)
 SCHEDULER_GONE = "scheduler_gone"  # the close reason then (the run is recorded as partial)
 SHUTDOWN = "shutdown"  # the error reason of a fetched page a stopped crawl had no time for (crawler.pipelines)
+
+
+class StoreBatch:
+    """Store writes of crawls' ends (run results, page validators), committed off the reactor thread.
+
+    A thread takes every write waiting and commits them in one transaction; the Deferred of each
+    write fires (in the reactor thread) once it is committed, so a crawl's close waits for its
+    record. If the batch fails, each of its writes is tried again in a transaction of its own, so
+    one bad write fails only its own Deferred. Many small crawls ending together then cost one
+    commit instead of two or three each, and none of it runs on the reactor thread.
+    """
+
+    def __init__(self, db_url: str, call_in_reactor: Callable[..., Any] | None = None):
+        self.db = session_factory(db_url)
+        self._call_in_reactor = call_in_reactor  # None: the reactor's callFromThread
+        self._waiting: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._commit_forever, name="expowatch-store-batch", daemon=True)
+        self._thread.start()
+
+    def submit(self, write: Callable[[Any], None]) -> Deferred:
+        """Run write(session) in the next batch; the Deferred fires with None once committed."""
+        call = self._call_in_reactor
+        if call is None:
+            from twisted.internet import reactor
+
+            call = reactor.callFromThread
+        done: Deferred = Deferred()
+        self._waiting.put((write, done, call))
+        return done
+
+    def _commit_forever(self) -> None:
+        while True:
+            batch = [self._waiting.get()]
+            while True:
+                try:
+                    batch.append(self._waiting.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit(batch)
+
+    def _commit(self, batch: list) -> None:
+        try:
+            with self.db.begin() as session:
+                for write, _done, _reactor in batch:
+                    write(session)
+        except Exception:  # noqa: BLE001 - find the write that failed: each alone
+            if len(batch) > 1:
+                for one in batch:
+                    self._commit([one])
+                return
+            _write, done, call = batch[0]
+            call(done.errback, Failure())
+            return
+        for _write, done, call in batch:
+            call(done.callback, None)
+
+
+_batches: dict[str, StoreBatch] = {}
+_batches_lock = threading.Lock()
+
+
+def store_batch(db_url: str | None) -> StoreBatch:
+    """This process's StoreBatch for the store at db_url (started on first use)."""
+    url = resolve_db_url(db_url)
+    with _batches_lock:
+        if url not in _batches:
+            _batches[url] = StoreBatch(url)
+        return _batches[url]
 
 
 def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +124,8 @@ class CrawlRunRecorder:
         self.crawler = crawler
         self.db = session_factory(resolve_db_url(crawler.settings.get("EXPOWATCH_DB_URL")))
         self.run_id: int | None = None
+        self.handed_over: int | None = None  # a run id trusted as handed over (engine): no read at the open
+        self.started_at = None
         self.store_error: str | None = None  # the first store error of the run: it fails the run
         self._watch: task.LoopingCall | None = None
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
@@ -59,14 +139,29 @@ class CrawlRunRecorder:
 
     def spider_opened(self, spider) -> None:
         src = spider.source
-        with self.db.begin() as session:
-            source_id = ensure_source(session, src.name, homepage=src.homepage,
-                                      language=src.language, timezone_name=src.timezone)
-            self.run_id = self._handed_over_run(session, source_id) or start_run(session, source_id)
+        self.started_at = utcnow()
+        self.handed_over = self._trusted_run(src.name)
+        if self.handed_over is not None:  # an engine's crawl: the row is the scheduler's, opened for this source
+            self.run_id = self.handed_over
+        else:
+            self._open_run(src)
         scheduler_pid = os.environ.get(SCHEDULER_PID_ENV)
         if scheduler_pid and scheduler_pid.isdigit():
             self._watch = task.LoopingCall(self._check_scheduler, int(scheduler_pid))
             self._watch.start(SCHEDULER_CHECK_SECONDS, now=False)
+
+    def _trusted_run(self, source: str) -> int | None:
+        """The run id an engine handed over with the source it was opened for, if that is this source."""
+        value = self.crawler.settings.get(RUN_ID_ENV)
+        if self.crawler.settings.get(RUN_SOURCE_SETTING) != source or not str(value or "").isdigit():
+            return None
+        return int(value)
+
+    def _open_run(self, src) -> None:
+        with self.db.begin() as session:
+            source_id = ensure_source(session, src.name, homepage=src.homepage,
+                                      language=src.language, timezone_name=src.timezone)
+            self.run_id = self._handed_over_run(session, source_id) or start_run(session, source_id)
 
     def _check_scheduler(self, scheduler_pid: int) -> None:
         if os.getppid() == scheduler_pid:
@@ -132,19 +227,15 @@ class CrawlRunRecorder:
             message = f"{message}; {first['url']}: {first['reason']}"
         skip_reasons = {k[len(STAT_PREFIX + "skipped/"):]: v for k, v in stats.items()
                         if k.startswith(STAT_PREFIX + "skipped/")}
-        with self.db.begin() as session:
-            finish_run(
-                session, self.run_id,
-                status=status,
-                message=message,
-                pages_fetched=int(stats.get("downloader/response_count", 0)),
-                articles_new=new,
-                articles_duplicate=dup,
-                articles_skipped=skipped,
-                skip_reasons=skip_reasons,
-                errors=spider.errors[:MAX_ERRORS_KEPT],
-                stats=_jsonable(stats),
-            )
+        fields = dict(status=status, message=message, pages_fetched=int(stats.get("downloader/response_count", 0)),
+                      articles_new=new, articles_duplicate=dup, articles_skipped=skipped, skip_reasons=skip_reasons,
+                      errors=spider.errors[:MAX_ERRORS_KEPT], stats=_jsonable(stats))
+        if self.handed_over is not None:  # what _handed_over_run writes at the open, written with the result
+            fields.update(started_at=self.started_at, pid=os.getpid(), host=this_host())
+        run_id = self.run_id
         log = logger.error if status == "failed" else logger.info
         log("%s: run %s %s: %d new, %d duplicate, %d skipped, %d errors%s", spider.name, self.run_id,
             status, new, dup, skipped, len(spider.errors), f" ({message})" if message else "")
+        # The crawl ends once its result is committed (the engine then tells the scheduler it ended).
+        return store_batch(self.crawler.settings.get("EXPOWATCH_DB_URL")).submit(
+            lambda session: finish_run(session, run_id, **fields))

@@ -27,7 +27,7 @@ from typing import Mapping
 from crawler.runrecord import RUN_ID_ENV, SCHEDULER_PID_ENV
 from spiders.sources import Source
 from storage.engine import session_factory
-from storage.runs import end_run, get_run, start_run
+from storage.runs import end_run, get_run, previous_run_unfinished, start_run
 from storage.store import ensure_source
 
 logger = logging.getLogger(__name__)
@@ -157,14 +157,17 @@ class SlotRunner:
     def _crawl(self, entry) -> CrawlOutcome:
         raise NotImplementedError
 
-    def _open_run(self, source: str) -> int:
+    def _open_run(self, source: str) -> tuple[int, bool]:
+        """Open the source's run row; returns its id and whether the source's previous crawl did not
+        end ok (the crawl then pages to the end to resume it: spiders.generic)."""
         declared = self.sources.get(source)
         with self._db.begin() as session:
             source_id = ensure_source(session, source,
                                       homepage=declared.homepage if declared else None,
                                       language=declared.language if declared else None,
                                       timezone_name=declared.timezone if declared else "UTC")
-            return start_run(session, source_id)
+            unfinished = previous_run_unfinished(session, source)
+            return start_run(session, source_id), unfinished
 
 
 class CrawlRunner(SlotRunner):
@@ -193,7 +196,7 @@ class CrawlRunner(SlotRunner):
         with entry.lock:
             if entry.ended_by or not self._accepting:
                 return CrawlOutcome(entry.source, NOT_STARTED, summary="the service is stopping")
-            run_id = self._open_run(entry.source)
+            run_id, _unfinished = self._open_run(entry.source)  # the crawl process asks itself
             env = {**os.environ, RUN_ID_ENV: str(run_id), SCHEDULER_PID_ENV: str(os.getpid())}
             try:
                 entry.process = subprocess.Popen(

@@ -208,7 +208,7 @@ class EngineRunner(SlotRunner):
         return _Crawl(source, run_id=0, started=time.monotonic())
 
     def _crawl(self, crawl: _Crawl) -> CrawlOutcome:
-        crawl.run_id = self._open_run(crawl.source)
+        crawl.run_id, resume = self._open_run(crawl.source)
         with self._cond:
             if crawl.ended_by or not self._accepting:
                 crawl.ended_by = crawl.ended_by or "shutdown"
@@ -220,7 +220,7 @@ class EngineRunner(SlotRunner):
                 crawl.engine = engine
         if engine is None:
             return self._close_run(crawl)
-        if not engine.send(protocol.CRAWL, run=crawl.run_id, source=crawl.source):
+        if not engine.send(protocol.CRAWL, run=crawl.run_id, source=crawl.source, resume=resume):
             crawl.engine_lost = crawl.engine_lost or "the crawl engine was gone before the crawl could start"
             crawl.done.set()
         logger.info("%s: crawl started (run %d, pid %d)", crawl.source, crawl.run_id, engine.pid)

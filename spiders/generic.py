@@ -28,7 +28,7 @@ from crawler.extract.encoding import decode_html
 from crawler.extract.extraction import EXTRACTOR_VERSION
 from crawler.extract.quality import REVISABLE_SKIPS
 from crawler.items import FetchedPage
-from crawler.runrecord import RUN_ID_ENV
+from crawler.runrecord import RESUME_SETTING, RUN_ID_ENV
 from crawler.middlewares import GAVE_UP, KIND
 from crawler.urls import canonical_url
 from spiders.discovery import (
@@ -126,13 +126,19 @@ class GenericSourceSpider(scrapy.Spider):
         """Page to the end when the last crawl of this source was killed, cut short or failed."""
         if self.db is None:
             return False
-        handed_over = settings.get(RUN_ID_ENV) or os.environ.get(RUN_ID_ENV)
-        exclude = int(handed_over) if handed_over and str(handed_over).isdigit() else None
-        with self.db() as session:
-            unfinished = previous_run_unfinished(session, self.source.name, exclude_run_id=exclude)
+        if settings.get(RESUME_SETTING) is not None:  # read by the scheduler when it opened the run
+            unfinished = settings.getbool(RESUME_SETTING)
+        else:
+            unfinished = self._last_run_unfinished(settings)
         if unfinished:
             self.logger.info("%s: the last crawl did not finish; paging to the end to resume it", self.source.name)
         return unfinished
+
+    def _last_run_unfinished(self, settings) -> bool:
+        handed_over = settings.get(RUN_ID_ENV) or os.environ.get(RUN_ID_ENV)
+        exclude = int(handed_over) if handed_over and str(handed_over).isdigit() else None
+        with self.db() as session:
+            return previous_run_unfinished(session, self.source.name, exclude_run_id=exclude)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -205,7 +211,7 @@ class GenericSourceSpider(scrapy.Spider):
             if url not in self.discovery_seen:
                 yield self._discovery_request(url, self.parse_sitemap, "sitemap")
 
-    def parse_feed(self, response: Response):
+    async def parse_feed(self, response: Response):
         if self._not_modified(response):
             return
         try:
@@ -215,7 +221,8 @@ class GenericSourceSpider(scrapy.Spider):
             return
         self.discovery["ok"] += 1
         self._note_left_out(response.url, doc.total, len(doc.entries))
-        yield from self.find_articles(doc.entries, via=response.url).requests
+        for request in (await self.find_articles(doc.entries, via=response.url)).requests:
+            yield request
 
     def _note_left_out(self, url: str, total: int, kept: int) -> None:
         """Record (stats, log) a file whose entries went past EXPOWATCH_MAX_ENTRIES_PER_FILE."""
@@ -237,7 +244,7 @@ class GenericSourceSpider(scrapy.Spider):
         self.discovery["ok"] += 1
         self._note_left_out(response.url, doc.total, len(doc.entries))
         if doc.kind != "sitemapindex":  # a urlset, or a feed given as a sitemap
-            for request in self.find_articles(doc.entries, via=response.url).requests:
+            for request in (await self.find_articles(doc.entries, via=response.url)).requests:
                 yield request
             return
         depth = response.meta.get(DEPTH, 0) + 1
@@ -245,19 +252,19 @@ class GenericSourceSpider(scrapy.Spider):
             self._cap_reached(f"sitemap index nesting is deeper than max_depth = {self.source.max_depth} "
                               f"at {response.url}; not following its {len(doc.entries)} sitemaps")
             return
-        for child in self._changed_sitemaps(doc.entries):
+        for child in await self._changed_sitemaps(doc.entries):
             if child.url not in self.discovery_seen:
                 if self._round_full(response.url):
                     return
                 self.taken += 1
                 yield self._discovery_request(child.url, self.parse_sitemap, "sitemap", depth)
 
-    def _changed_sitemaps(self, children: list[Listing]) -> list[Listing]:
-        """Child sitemaps whose lastmod is newer than our last complete read of them."""
+    async def _changed_sitemaps(self, children: list[Listing]) -> list[Listing]:
+        """Child sitemaps whose lastmod is newer than our last complete read of them (read in a thread)."""
         if self.backfill or self.db is None:
             return children
-        with self.db() as session:
-            last_read = checked_at(session, [c.url for c in children if c.published])
+        last_read = await maybe_deferred_to_future(deferToThread(
+            self._read_store, checked_at, [c.url for c in children if c.published]))
         changed = [c for c in children if c.url not in last_read or c.published > last_read[c.url]]
         if len(changed) < len(children):
             self.crawler.stats.inc_value("expowatch/discovery/sitemaps_unchanged", len(children) - len(changed))
@@ -270,7 +277,7 @@ class GenericSourceSpider(scrapy.Spider):
         next_url, guessed = next_page_url(page, response.url, self.source.next_page)
         return ListPage([Listing(u) for u in links], next_url, guessed)
 
-    def parse_list_page(self, response: Response):
+    async def parse_list_page(self, response: Response):
         if self._not_modified(response):
             return
         src = self.source
@@ -280,8 +287,9 @@ class GenericSourceSpider(scrapy.Spider):
             self._unreadable(response, exc)
             return
         self.discovery["ok"] += 1
-        found = self.find_articles(listed.links, via=response.url)
-        yield from found.requests
+        found = await self.find_articles(listed.links, via=response.url)
+        for request in found.requests:
+            yield request
         number = response.meta.get(PAGE_NUMBER, 1)
         if found.matching == 0:
             if number == 1:
@@ -332,14 +340,15 @@ class GenericSourceSpider(scrapy.Spider):
 
     # -- articles --------------------------------------------------------------------
 
-    def find_articles(self, listings: Iterable[Listing], *, via: str) -> Found:
-        """Requests for the article links not already in the store (the store decides).
+    async def find_articles(self, listings: Iterable[Listing], *, via: str) -> Found:
+        """Requests for the article links not already in the store (the store decides, read in a thread:
+        the reactor, and an engine's other crawls, go on meanwhile).
 
         Links are matched against the article pattern as found and as canonical URLs;
         the link is requested as found, and known by its canonical URL.
         """
         candidates = matching_articles(listings, self.source.article_regex)
-        seen = self._stored(candidates)
+        seen = await self._stored(candidates)
         self.crawler.stats.inc_value("expowatch/urls_known", len(seen))
         requests = []
         for canonical, listing in candidates.items():
@@ -365,14 +374,19 @@ class GenericSourceSpider(scrapy.Spider):
         """True once a dry run's article limit has been requested."""
         return bool(self.article_limit) and len(self.requested) >= self.article_limit
 
-    def _stored(self, canonical_urls: Iterable[str]) -> set[str]:
+    async def _stored(self, canonical_urls: Iterable[str]) -> set[str]:
         if self.db is None:  # a dry run reads no store
             return set()
         urls = list(canonical_urls)
         if not urls:
             return set()
+        return await maybe_deferred_to_future(deferToThread(
+            self._read_store, known_urls, urls, extractor_version=EXTRACTOR_VERSION, revisable=REVISABLE_SKIPS))
+
+    def _read_store(self, read, *args: Any, **kwargs: Any):
+        """read(session, *args, **kwargs) in a session of its own (called in a thread, off the reactor)."""
         with self.db() as session:
-            return known_urls(session, urls, extractor_version=EXTRACTOR_VERSION, revisable=REVISABLE_SKIPS)
+            return read(session, *args, **kwargs)
 
     def parse_article(self, response: Response):
         if response.url != response.request.url and response.meta.get(VIA):

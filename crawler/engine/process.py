@@ -16,6 +16,7 @@ to handle. The end of stdin (the scheduler died) closes the crawls with "schedul
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -38,7 +39,7 @@ from twisted.python.failure import Failure
 
 from crawler.engine import protocol
 from crawler.engine.pace import DEFAULT_MAX_REQUESTS, MAX_REQUESTS_SETTING, engine_limits
-from crawler.runrecord import RUN_ID_ENV, SCHEDULER_GONE
+from crawler.runrecord import RESUME_SETTING, RUN_ID_ENV, RUN_SOURCE_SETTING, SCHEDULER_GONE
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ HANDLER = "crawler.engine.pace.EngineDownloadHandler"
 # after it are recorded failed here and the process ends, rather than lingering unsupervised.
 ORPHAN_EXIT_S = 60.0
 SHUTDOWN = "shutdown"
+# Allocations between collections of the youngest generation (Python's default is 700): a crawl
+# allocates tens of thousands of objects that mostly die with it; collecting less often is cheaper.
+GC_YOUNG_THRESHOLD = 20000
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,9 @@ class CrawlEngine:
 
     def __init__(self, settings: Settings, reactor, replies: IO[bytes]):
         self.settings = settings
+        # For spiders without settings of their own (every declared source): settings can then not
+        # switch a left-out component back on.
+        self.lean_settings = without_switched_off(settings)
         self.reactor = reactor
         self.replies = replies
         self.runner = CrawlerRunner(settings)
@@ -144,7 +151,7 @@ class CrawlEngine:
     def handle(self, message: dict[str, Any]) -> None:
         op = message["op"]
         if op == protocol.CRAWL:
-            self.start(int(message["run"]), str(message["source"]))
+            self.start(int(message["run"]), str(message["source"]), message.get("resume"))
         elif op == protocol.CLOSE:
             self.close(int(message["run"]), str(message.get("reason") or SHUTDOWN))
         elif op == protocol.DRAIN:
@@ -152,14 +159,21 @@ class CrawlEngine:
         else:
             logger.error("crawl engine: unknown command %r", message)
 
-    def start(self, run_id: int, source: str) -> None:
+    def start(self, run_id: int, source: str, resume: bool | None = None) -> None:
+        """Start a crawler for the run the scheduler opened for source. resume: whether the source's
+        last crawl did not end ok, as the scheduler read it (None: the spider reads it itself)."""
         if self.draining:
             self.reply(run_id, None, "the crawl engine was stopping and did not start the crawl")
             return
         try:
             spidercls = self.runner.spider_loader.load(source)
-            crawler = Crawler(spidercls, self.settings)  # a copy of its own: settings stay per crawl
+            settings = self.settings if getattr(spidercls, "custom_settings", None) else self.lean_settings
+            crawler = Crawler(spidercls, settings)  # a copy of its own: settings stay per crawl
+            # The run row was opened for this source: the recorder reads nothing when the spider opens.
             crawler.settings.set(RUN_ID_ENV, run_id, priority="cmdline")
+            crawler.settings.set(RUN_SOURCE_SETTING, source, priority="cmdline")
+            if resume is not None:
+                crawler.settings.set(RESUME_SETTING, bool(resume), priority="cmdline")
         except Exception as exc:  # noqa: BLE001 - this source's failure, reported for its run only
             self.reply(run_id, None, f"{type(exc).__name__}: {exc}")
             return
@@ -283,6 +297,47 @@ class CrawlEngine:
 
 
 COMPONENT_SETTINGS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "ITEM_PIPELINES", "EXTENSIONS")
+# Components that switch themselves off (NotConfigured) under the engine's usual settings: telnet,
+# memory, progress and stats lines, feeds, close conditions, throttling, job state, an HTTP cache,
+# cookies. Built and refused again by every crawl, they cost each small crawl about a tenth of its CPU.
+SWITCHED_OFF_CANDIDATES = {
+    "EXTENSIONS": ("scrapy.extensions.telnet.TelnetConsole", "scrapy.extensions.memusage.MemoryUsage",
+                   "scrapy.extensions.memdebug.MemoryDebugger", "scrapy.extensions.closespider.CloseSpider",
+                   "scrapy.extensions.feedexport.FeedExporter", "scrapy.extensions.logstats.LogStats",
+                   "scrapy.extensions.spiderstate.SpiderState", "scrapy.extensions.throttle.AutoThrottle",
+                   "scrapy.extensions.remote_control.RemoteControl", "crawler.progress.ProgressLine"),
+    "DOWNLOADER_MIDDLEWARES": ("scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware",
+                               "scrapy.downloadermiddlewares.cookies.CookiesMiddleware"),
+}
+
+
+def switched_off(settings: Settings) -> dict[str, list[str]]:
+    """Of SWITCHED_OFF_CANDIDATES, those enabled in settings that refuse (NotConfigured) to run under them."""
+    from scrapy import Spider
+    from scrapy.exceptions import NotConfigured
+    from scrapy.utils.misc import build_from_crawler
+
+    probe = Crawler(Spider, settings)  # never crawls: its settings and stats are all a component reads
+    probe.stats = load_object(probe.settings["STATS_CLASS"])(probe)
+    found: dict[str, list[str]] = {}
+    for name, paths in SWITCHED_OFF_CANDIDATES.items():
+        enabled = settings.getwithbase(name)
+        for path in paths:
+            if enabled.get(path) is None:
+                continue
+            try:
+                build_from_crawler(load_object(path), probe)
+            except NotConfigured:
+                found.setdefault(name, []).append(path)
+    return found
+
+
+def without_switched_off(settings: CrawlSettings) -> CrawlSettings:
+    """settings with the components that would refuse to run left out (see SWITCHED_OFF_CANDIDATES)."""
+    pruned = settings.copy()
+    for name, paths in switched_off(settings).items():
+        pruned.set(name, {**pruned.getdict(name), **dict.fromkeys(paths)}, priority="cmdline")
+    return pruned
 
 
 def import_components(settings: Settings) -> None:
@@ -299,6 +354,30 @@ def import_components(settings: Settings) -> None:
             load_object(settings.get(name))
 
 
+def install_log_handler(settings: Settings) -> None:
+    """The engine's one log handler (stderr), at the settings' level and format.
+
+    Installed once, not as Scrapy's root handler: Scrapy replaces that handler twice for every
+    crawler it starts (and the filter on it with it), a cost paid by every crawl of the engine.
+    """
+    quiet = settings.copy()
+    quiet.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
+    configure_logging(quiet)
+    level = settings.get("LOG_LEVEL")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(settings.get("LOG_FORMAT"), settings.get("LOG_DATEFORMAT")))
+    handler.setLevel(level)
+    if not settings.getbool("EXPOWATCH_TRACEBACKS"):
+        from crawler.crawl import OneLineRecords
+
+        handler.addFilter(OneLineRecords())
+    logging.root.addHandler(handler)
+    # Scrapy's loggers are set to DEBUG (its logging defaults): records below the level are dropped
+    # where they are made, not built and then refused by the handler, a dozen per crawl.
+    for name in ("", "scrapy"):
+        logging.getLogger(name).setLevel(level)
+
+
 def serve(config: EngineConfig, terminated: Callable[[], bool] = lambda: False) -> int:
     """Run an engine on this process's stdin/stdout until drained; returns the exit code.
 
@@ -308,16 +387,16 @@ def serve(config: EngineConfig, terminated: Callable[[], bool] = lambda: False) 
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to the log, not the protocol
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = engine_settings(config)
-    configure_logging(settings)
-    if not settings.getbool("EXPOWATCH_TRACEBACKS"):
-        from crawler.crawl import OneLineRecords
-
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(OneLineRecords())
+    install_log_handler(settings)
     install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
     from twisted.internet import reactor
 
     import_components(settings)
+    # What start-up built lives as long as the engine: out of the collector's sight, each crawl's
+    # garbage collections walk only what crawls made (a full collection walked all of it).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     engine = CrawlEngine(settings, reactor, replies)
     signal.signal(signal.SIGTERM, engine.on_sigterm)
     if terminated():

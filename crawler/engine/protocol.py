@@ -1,7 +1,10 @@
 """Messages between the scheduler and a crawl engine: one JSON object per line.
 
 Scheduler -> engine (the engine's stdin):
-    {"op": "crawl", "run": RUN_ID, "source": NAME}   start a crawler for the run row opened for it
+    {"op": "crawl", "run": RUN_ID, "source": NAME, "resume": BOOL}
+                                                     start a crawler for the run row opened for it;
+                                                     resume: the source's last crawl did not end ok
+                                                     (the scheduler read it, not the engine's reactor)
     {"op": "close", "run": RUN_ID, "reason": WHY}    close that crawl (reason "timeout", "shutdown")
     {"op": "drain", "reason": WHY|null}              take no more crawls, exit once the running ones
                                                      have ended (closed with WHY if given)
