@@ -39,6 +39,7 @@ pytestmark = pytest.mark.integration
 SITES = ("wic-tianjin", "prwire", "wimc-nanjing")
 IDLE = "5"  # --until-idle seconds: a worker exits this long after the last work anywhere (1 s was shorter
 # than the spread of worker start-ups on a loaded machine: one exited before the others registered)
+GATHER_IDLE = IDLE  # for workers that must all be up before the work arrives
 HEARTBEAT = "2"  # --heartbeat seconds: a killed worker's requests come back this soon
 PACE = 0.2  # seconds between requests to one site (download_delay) in the pace test
 TIMING_SLACK = 0.05  # seconds: the server stamps arrival a little after the worker took its turn
@@ -141,7 +142,7 @@ def expected_urls(replica) -> set[str]:
 def test_three_workers_store_every_article_once(replica, reference, workers, pg_store, redis_url, tmp_path):  # noqa: F811
     group = workers(replica.write_sources_file(tmp_path / "sources.toml"))
     # One source at a time each, all ready before the work arrives: the sources are spread over the workers.
-    procs = [group.start("--until-idle", IDLE, "--max-sources", "1") for _ in range(3)]
+    procs = [group.start("--until-idle", GATHER_IDLE, "--max-sources", "1") for _ in range(3)]
     wait_until_registered(redis_url, procs)
     group.enqueue()
     for proc in procs:
@@ -216,7 +217,7 @@ def test_two_workers_keep_one_pace_per_site(replica, workers, tmp_path, redis_ur
     paced.write_text(sources.read_text().replace("download_delay = 0\n", f"download_delay = {PACE}\n")
                      .replace("concurrency = 4\n", "concurrency = 1\n"))
     group = workers(paced)
-    procs = [group.start("--until-idle", IDLE) for _ in range(2)]
+    procs = [group.start("--until-idle", GATHER_IDLE) for _ in range(2)]
     wait_until_registered(redis_url, procs)  # both ready before the work arrives
     replica.reset_counts()
     group.enqueue("technews")

@@ -46,17 +46,23 @@ def test_engine_settings_route_downloads_through_the_shared_limits_and_copy_with
     assert settings.getfloat("DOWNLOAD_DELAY") != 9  # a crawl's own settings stay its own
 
 
-def test_a_site_requested_by_another_crawl_waits_for_the_larger_delay_its_own_crawl_does_not():
+def test_a_site_requested_by_another_crawl_waits_for_the_larger_delay_its_own_crawl_for_its_shortest_gap():
     limits = EngineLimits(4)
     assert limits.wait_for("a.example", crawl=1, delay=2.0, now=100.0) == 0.0
     limits.take("a.example", crawl=1, delay=2.0, now=100.0)
-    assert limits.wait_for("a.example", crawl=1, delay=2.0, now=100.5) == 0.0  # its downloader spaces it
-    assert limits.wait_for("a.example", crawl=2, delay=0.5, now=100.5) == pytest.approx(1.5)
+    # its own next request: as soon as its downloader could have sent it (delay less Scrapy's jitter)
+    assert limits.wait_for("a.example", crawl=1, delay=2.0, now=100.5, jitter=0.5) == pytest.approx(0.5)
+    assert limits.wait_for("a.example", crawl=1, delay=2.0, now=101.0, jitter=0.5) == 0.0
+    assert limits.wait_for("a.example", crawl=1, delay=2.0, now=100.5) == pytest.approx(1.5)  # no jitter
+    assert limits.wait_for("a.example", crawl=2, delay=0.5, now=100.5, jitter=0.5) == pytest.approx(1.5)
     assert limits.wait_for("b.example", crawl=2, delay=0.5, now=100.5) == 0.0
     limits.pause("a.example", 30.0, now=101.0)  # a Retry-After holds for every crawl, its own too
     assert limits.wait_for("a.example", crawl=1, delay=2.0, now=102.0) == pytest.approx(29.0)
     limits.forget_idle(now=10_000.0)
     assert limits.sites == {}
+    limits.take("b.example", crawl=2, delay=0.0, now=20_000.0)  # taking a turn sweeps idle sites now and then
+    limits.take("c.example", crawl=2, delay=0.0, now=30_000.0)
+    assert list(limits.sites) == ["c.example"]
     with pytest.raises(ValueError, match="at least 1"):
         EngineLimits(0)
 

@@ -2,6 +2,8 @@
 
 One process, one Twisted reactor, one Scrapy crawler per source being served (the source's
 own spider class and settings: delay, concurrency, robots), at most `max_sources` at once.
+The reactor, the runner and the warm extraction pool and store writer are the engine core's
+(crawler.engine.core), which the scheduler's crawl engine runs too; this is its Redis front end.
 A crawler closes by itself when its source's queue is empty and its requests are done.
 Every TICK_S the worker:
 
@@ -32,11 +34,9 @@ from time import monotonic
 from typing import Mapping
 
 import redis
-from scrapy.crawler import Crawler, CrawlerRunner
+from scrapy.crawler import Crawler
 from scrapy.settings import Settings
-from scrapy.utils.log import configure_logging
 from scrapy.utils.ossignal import install_shutdown_handlers
-from scrapy.utils.reactor import install_reactor
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.python.failure import Failure
@@ -58,6 +58,7 @@ from crawler.distributed.keys import (
 from crawler.distributed.poison import record_poisoned
 from crawler.distributed.queue import prune_pending, queued, requeue
 from crawler.distributed.spiders import consumer_class
+from crawler.engine.core import EngineCore, core_settings
 from storage.engine import session_factory
 from storage.runs import fail_running_runs
 
@@ -113,11 +114,10 @@ def new_worker_id() -> str:
 
 def worker_settings(config: WorkerConfig, worker_id: str) -> Settings:
     """The project's crawl settings with the shared queue, leases and the shared pace switched on."""
-    from crawler.crawl import crawl_settings
-
-    settings = crawl_settings(
+    settings = core_settings(
         db_url=config.db_url, sources_file=config.sources_file, events_file=config.events_file,
-        log_level="INFO" if config.verbose else "WARNING",
+        log_level="INFO" if config.verbose else "WARNING", extract_workers=config.extract_workers,
+        download_handler="crawler.distributed.pace.SharedPaceDownloadHandler",
         overrides={
             "SCHEDULER": "crawler.distributed.scheduler.LeasedScheduler",
             "SCHEDULER_QUEUE_CLASS": "crawler.distributed.queue.LeasedQueue",
@@ -130,18 +130,13 @@ def worker_settings(config: WorkerConfig, worker_id: str) -> Settings:
             "REDIS_PARAMS": redis_params(),
             "EXPOWATCH_WORKER_ID": worker_id,
             "EXPOWATCH_MAX_DELIVERIES": config.max_deliveries,
-            "EXPOWATCH_EXTRACT_WORKERS": config.extract_workers,
             # Validators are saved when a crawl finishes with every article of a page dealt with; in a
             # worker the articles of a page may still wait in the queue or be on another machine.
             "EXPOWATCH_CONDITIONAL_GET": False,
-            "EXPOWATCH_PROGRESS": False,
         },
     )
     middlewares = {**settings.getdict("SPIDER_MIDDLEWARES"), "crawler.distributed.leases.LeaseKeeper": 10}
     settings.set("SPIDER_MIDDLEWARES", middlewares, priority="cmdline")
-    handler = "crawler.distributed.pace.SharedPaceDownloadHandler"
-    handlers = {**settings.getdict("DOWNLOAD_HANDLERS"), "http": handler, "https": handler}
-    settings.set("DOWNLOAD_HANDLERS", handlers, priority="cmdline")
     return settings
 
 
@@ -161,7 +156,7 @@ class Worker:
         self.spider_classes = {name: consumer_class(cls) for name, cls in spider_classes.items()}
         self.db = session_factory(config.db_url)
         self.result = WorkerResult(self.id)
-        self.crawlers: dict[str, Crawler] = {}
+        self.core: EngineCore | None = None  # made by run(): the reactor is installed there
         self.stopping = False
         self.finished = False
         self.idle_since: float | None = None
@@ -169,20 +164,22 @@ class Worker:
         self.beat_every = max(TICK_S, config.heartbeat_ttl / 3)
         self.not_served: set[str] = set()  # queued sources this worker has no declaration for (warned once)
 
+    @property
+    def crawlers(self) -> dict[str, Crawler]:
+        """Source -> its crawler, while it runs (the core's)."""
+        return self.core.crawls if self.core is not None else {}
+
     # ---- lifecycle -------------------------------------------------------
     def run(self) -> WorkerResult:
         """Serve until stopped; blocks. Returns how it ended."""
-        settings = worker_settings(self.config, self.id)
-        configure_logging(settings)
-        install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
-        from twisted.internet import reactor, task
+        self.core = EngineCore(worker_settings(self.config, self.id))
+        from twisted.internet import task
 
-        self.reactor = reactor
-        self.runner = CrawlerRunner(settings)
+        self.reactor = self.core.reactor
         self.loop = task.LoopingCall(self._tick)
-        reactor.callWhenRunning(self._begin)
+        self.reactor.callWhenRunning(self._begin)
         install_shutdown_handlers(self._on_signal)
-        reactor.run(installSignalHandlers=False)
+        self.core.run()  # until stopped; then the store writer commits what it holds
         return self.result
 
     def _begin(self) -> None:
@@ -202,7 +199,7 @@ class Worker:
         if self.loop.running:
             self.loop.stop()
         logger.info("worker %s stopping", self.id)
-        self.runner.stop().addBoth(self._finish)  # crawlers close as "shutdown": their requests go back
+        self.core.stop_crawls().addBoth(self._finish)  # crawlers close as "shutdown": their requests go back
         if exit_code:
             self.reactor.callLater(FAILED_STOP_GRACE_S, self._finish, None)
 
@@ -311,17 +308,10 @@ class Worker:
 
     def _open(self, source: str) -> None:
         logger.info("worker %s: crawling %s", self.id, source)
-        crawler = self.runner.create_crawler(self.spider_classes[source])
-        self.crawlers[source] = crawler
-        self.runner.crawl(crawler).addBoth(self._closed, source, crawler)
-        if not self.config.verbose:
-            from crawler.crawl import OneLineRecords
-
-            for handler in logging.getLogger().handlers:  # starting a crawler installs the root handler anew
-                handler.addFilter(OneLineRecords())
+        crawler = self.core.new_crawler(self.spider_classes[source])
+        self.core.crawl(source, crawler).addBoth(self._closed, source, crawler)
 
     def _closed(self, result, source: str, crawler: Crawler) -> None:
-        self.crawlers.pop(source, None)
         spider = crawler.spider
         if spider is not None:
             stats = crawler.stats.get_stats()

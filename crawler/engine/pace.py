@@ -8,9 +8,13 @@ hundreds of connections at once. EngineDownloadHandler takes, before each downlo
 
 - a turn of the site (the download slot key, i.e. the host): when the site's previous
   request came from another crawl of this engine, this one waits until that request's
-  time plus the site's delay (the larger of the two crawls' delays); a 429/503 with a
-  Retry-After (up to EXPOWATCH_RETRY_AFTER_MAX) pauses the site for every crawl;
-- one of EXPOWATCH_ENGINE_MAX_REQUESTS request slots shared by every crawl of the engine.
+  time plus the site's delay (the larger of the two crawls' delays); after the crawl's own
+  request, the shortest gap its downloader could have left (its delay less Scrapy's
+  jitter), because requests that waited here for another crawl's turn reach the site
+  together otherwise; a 429/503 with a Retry-After (up to EXPOWATCH_RETRY_AFTER_MAX)
+  pauses the site for every crawl;
+- one of EXPOWATCH_ENGINE_MAX_REQUESTS request slots shared by every crawl of the engine
+  (a request that waited for a slot checks the site's turn again before it goes).
 
 It also keeps each crawl's downloads in flight, so that closing a crawl (its timeout) can
 cancel them: Scrapy's close waits for in-flight downloads, and a site that accepted the
@@ -39,6 +43,9 @@ from crawler.middlewares import RETRY_AFTER_STATUSES, parse_retry_after
 # reactor's per-response work on a small machine.
 DEFAULT_MAX_REQUESTS = 64
 MAX_REQUESTS_SETTING = "EXPOWATCH_ENGINE_MAX_REQUESTS"
+# A site's turn is forgotten after this long without a request (a long-lived engine sees
+# thousands of sites); far above any delay or Retry-After a crawl waits for.
+IDLE_SITE_S = 3600.0
 
 
 class CrawlClosed(IgnoreRequest):
@@ -86,22 +93,31 @@ class EngineLimits:
         self.sites: dict[str, _SiteTurn] = {}
         self.downloads: dict[int, set[_Download]] = {}  # crawl -> its downloads in flight
         self.cancelled: dict[int, str] = {}  # crawl -> why its downloads were cancelled
+        self.next_sweep = 0.0  # when forget_idle runs next
 
-    def wait_for(self, site: str, crawl: int, delay: float, now: float) -> float:
-        """Seconds this crawl must still wait before sending to site (0: go now)."""
+    def wait_for(self, site: str, crawl: int, delay: float, now: float, jitter: float = 0.0) -> float:
+        """Seconds this crawl must still wait before sending to site (0: go now).
+
+        After another crawl's request: the larger of the two delays. After its own: the
+        shortest gap the crawl's downloader itself may leave, delay * (1 - jitter).
+        """
         turn = self.sites.get(site)
         if turn is None:
             return 0.0
-        wait = turn.paused_until - now
-        if turn.crawl != crawl:  # the crawl's own downloader already spaces its own requests
-            wait = max(wait, turn.at + max(delay, turn.delay) - now)
-        return max(0.0, wait)
+        if turn.crawl != crawl:
+            gap = max(delay, turn.delay)
+        else:
+            gap = delay * max(0.0, 1.0 - jitter)
+        return max(0.0, turn.paused_until - now, turn.at + gap - now)
 
     def take(self, site: str, crawl: int, delay: float, now: float) -> None:
         """Record that crawl sends to site now."""
         previous = self.sites.get(site)
         paused = previous.paused_until if previous else 0.0
         self.sites[site] = _SiteTurn(crawl, now, delay, paused)
+        if now >= self.next_sweep:
+            self.forget_idle(now)
+            self.next_sweep = now + IDLE_SITE_S / 4
 
     def pause(self, site: str, seconds: float, now: float) -> None:
         """No crawl sends to site for `seconds` from now (a wait already longer stays)."""
@@ -120,7 +136,7 @@ class EngineLimits:
         self.downloads.pop(crawl, None)
         self.cancelled.pop(crawl, None)
 
-    def forget_idle(self, now: float, idle: float = 3600.0) -> None:
+    def forget_idle(self, now: float, idle: float = IDLE_SITE_S) -> None:
         """Drop sites not requested for `idle` seconds (a long-lived engine sees thousands)."""
         for site in [s for s, t in self.sites.items() if now - max(t.at, t.paused_until) > idle]:
             del self.sites[site]
@@ -148,13 +164,18 @@ class EngineDownloadHandler(KeepAliveDownloadHandler):
     async def download_request(self, request: Request) -> Response:
         downloader = self.crawler.engine.downloader
         site = downloader.get_slot_key(request)
-        slot = downloader.slots.get(site)
+        slot = downloader.slots.get(site)  # made by the downloader before the request reaches a handler
         delay = slot.delay if slot is not None else self.crawler.settings.getfloat("DOWNLOAD_DELAY")
+        jitter = slot.jitter if slot is not None else 0.0
         crawl = id(self.crawler)
-        while (wait := self.limits.wait_for(site, crawl, delay, monotonic())) > 0:
-            self.crawler.stats.inc_value("expowatch/engine/site_wait_ms", round(wait * 1000))
-            await sleep(wait)
-        await maybe_deferred_to_future(self.limits.requests.acquire())
+        while True:
+            while (wait := self.limits.wait_for(site, crawl, delay, monotonic(), jitter)) > 0:
+                self.crawler.stats.inc_value("expowatch/engine/site_wait_ms", round(wait * 1000))
+                await sleep(wait)
+            await maybe_deferred_to_future(self.limits.requests.acquire())
+            if self.limits.wait_for(site, crawl, delay, monotonic(), jitter) <= 0:
+                break
+            self.limits.requests.release()  # another request took the site's turn while this one queued
         download = None
         try:
             self.limits.take(site, crawl, delay, monotonic())

@@ -2,8 +2,10 @@
 
 Each crawl is a Crawler of the source's own spider class with the engine's settings plus
 its run id (crawler.runrecord.RUN_ID_ENV), so it records the row the scheduler opened,
-exactly as `expowatch crawl SOURCE` does under the subprocess runner. Crawls share the
-process's extraction pool and store writer (crawler.workers), which stay up between crawls.
+exactly as `expowatch crawl SOURCE` does under the subprocess runner. The reactor, the
+runner and the warm extraction pool and store writer are the engine core's
+(crawler.engine.core), which the distributed worker runs too; this module is the
+scheduler's front end to it.
 
 Commands arrive on stdin (a thread reads them and hands them to the reactor); the engine
 answers on its original stdout, which it keeps for itself: fd 1 then points at stderr, so
@@ -20,7 +22,6 @@ import gc
 import json
 import logging
 import os
-import pickle
 import resource
 import signal
 import sys
@@ -29,15 +30,12 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable
 
 from scrapy import signals
-from scrapy.crawler import Crawler, CrawlerRunner
-from scrapy.settings import Settings
+from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro
-from scrapy.utils.log import configure_logging
-from scrapy.utils.misc import load_object
-from scrapy.utils.reactor import install_reactor
 from twisted.python.failure import Failure
 
 from crawler.engine import protocol
+from crawler.engine.core import CrawlSettings, EngineCore, core_settings, import_components
 from crawler.engine.pace import DEFAULT_MAX_REQUESTS, MAX_REQUESTS_SETTING, engine_limits
 from crawler.runrecord import RESUME_SETTING, RUN_ID_ENV, RUN_SOURCE_SETTING, SCHEDULER_GONE
 
@@ -73,42 +71,26 @@ class EngineConfig:
         return cls(**json.loads(text))
 
 
-class CrawlSettings(Settings):
-    """Settings whose copy (one per crawler: scrapy.crawler.Crawler copies its settings) is a
-    pickle round trip: the same values and priorities, a third of deepcopy's time (about 3 ms
-    of a small crawl's 20)."""
-
-    def copy(self) -> CrawlSettings:
-        return pickle.loads(pickle.dumps(self, pickle.HIGHEST_PROTOCOL))
-
-
 def engine_settings(config: EngineConfig) -> CrawlSettings:
     """The project's crawl settings with the engine's shared limits switched on."""
-    from crawler.crawl import crawl_settings
-
-    settings = CrawlSettings()
-    settings.update(crawl_settings(db_url=config.db_url, sources_file=config.sources_file,
-                              events_file=config.events_file, log_level=config.log_level,
-                              overrides={MAX_REQUESTS_SETTING: config.max_requests,
-                                         "EXPOWATCH_EXTRACT_WORKERS": config.extract_workers,
-                                         "EXPOWATCH_PROGRESS": False,
-                                         # Scrapy reads each callback's source to warn about `return` in a
-                                         # generator, again for every crawl (its cache holds bound methods
-                                         # weakly): a third of a small crawl's CPU. The crawl command warns.
-                                         "WARN_ON_GENERATOR_RETURN_VALUE": False,
-                                         # The run record keeps the stats; formatting them for a log
-                                         # line nobody reads costs more than the rest of a 304 crawl.
-                                         "STATS_DUMP": False,
-                                         # Per-crawl extensions an engine of thousands of crawls does
-                                         # without: a control HTTP server and timers for each crawl (the
-                                         # supervisor watches the engine's memory itself).
-                                         "REMOTE_CONTROL_ENABLED": False,
-                                         "MEMUSAGE_ENABLED": False,
-                                         "LOGSTATS_INTERVAL": 0,
-                                         **config.settings}))
-    handlers = {**settings.getdict("DOWNLOAD_HANDLERS"), "http": HANDLER, "https": HANDLER}
-    settings.set("DOWNLOAD_HANDLERS", handlers, priority="cmdline")
-    return settings
+    return core_settings(db_url=config.db_url, sources_file=config.sources_file,
+                         events_file=config.events_file, log_level=config.log_level,
+                         extract_workers=config.extract_workers, download_handler=HANDLER,
+                         overrides={MAX_REQUESTS_SETTING: config.max_requests,
+                           # Scrapy reads each callback's source to warn about `return` in a
+                           # generator, again for every crawl (its cache holds bound methods
+                           # weakly): a third of a small crawl's CPU. The crawl command warns.
+                           "WARN_ON_GENERATOR_RETURN_VALUE": False,
+                           # The run record keeps the stats; formatting them for a log
+                           # line nobody reads costs more than the rest of a 304 crawl.
+                           "STATS_DUMP": False,
+                           # Per-crawl extensions an engine of thousands of crawls does
+                           # without: a control HTTP server and timers for each crawl (the
+                           # supervisor watches the engine's memory itself).
+                           "REMOTE_CONTROL_ENABLED": False,
+                           "MEMUSAGE_ENABLED": False,
+                           "LOGSTATS_INTERVAL": 0,
+                           **config.settings})
 
 
 def resident_bytes() -> int:
@@ -130,22 +112,23 @@ def usage() -> dict[str, float]:
 class CrawlEngine:
     """Runs the crawls it is told to, in this process's reactor; see the module docstring."""
 
-    def __init__(self, settings: Settings, reactor, replies: IO[bytes]):
-        self.settings = settings
-        # For spiders without settings of their own (every declared source): settings can then not
-        # switch a left-out component back on.
-        self.lean_settings = without_switched_off(settings)
-        self.reactor = reactor
+    def __init__(self, core: EngineCore, replies: IO[bytes]):
+        self.core = core
+        self.settings = core.settings
+        self.reactor = core.reactor
         self.replies = replies
-        self.runner = CrawlerRunner(settings)
-        self.limits = engine_limits(settings.getint(MAX_REQUESTS_SETTING, DEFAULT_MAX_REQUESTS))
-        self.crawls: dict[int, Crawler] = {}
+        self.limits = engine_limits(self.settings.getint(MAX_REQUESTS_SETTING, DEFAULT_MAX_REQUESTS))
         self.close_reasons: dict[int, str] = {}  # run id -> why its spider closed
         self.opened: set[int] = set()  # runs whose spider has opened (every spider_opened handler ran)
         self.closing: dict[int, str] = {}  # run id -> close reason asked for before its spider opened
         self.orphaned = False  # the scheduler is gone: nobody reads the replies
         self.draining = False
         self.stopped = False
+
+    @property
+    def crawls(self) -> dict[int, Crawler]:
+        """Run id -> its crawler, while it runs (the core's)."""
+        return self.core.crawls
 
     # ---- commands (in the reactor thread) -----------------------------------
     def handle(self, message: dict[str, Any]) -> None:
@@ -166,9 +149,7 @@ class CrawlEngine:
             self.reply(run_id, None, "the crawl engine was stopping and did not start the crawl")
             return
         try:
-            spidercls = self.runner.spider_loader.load(source)
-            settings = self.settings if getattr(spidercls, "custom_settings", None) else self.lean_settings
-            crawler = Crawler(spidercls, settings)  # a copy of its own: settings stay per crawl
+            crawler = self.core.new_crawler(self.core.runner.spider_loader.load(source))
             # The run row was opened for this source: the recorder reads nothing when the spider opens.
             crawler.settings.set(RUN_ID_ENV, run_id, priority="cmdline")
             crawler.settings.set(RUN_SOURCE_SETTING, source, priority="cmdline")
@@ -177,10 +158,9 @@ class CrawlEngine:
         except Exception as exc:  # noqa: BLE001 - this source's failure, reported for its run only
             self.reply(run_id, None, f"{type(exc).__name__}: {exc}")
             return
-        self.crawls[run_id] = crawler
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
-        self.runner.crawl(crawler).addBoth(self.ended, run_id, crawler)
+        self.core.crawl(run_id, crawler).addBoth(self.ended, run_id, crawler)
 
     def close(self, run_id: int, reason: str) -> None:
         """Close one crawl with reason (its run is recorded as usual); the others go on."""
@@ -217,8 +197,7 @@ class CrawlEngine:
         self.stop_when_idle()
 
     def ended(self, result, run_id: int, crawler: Crawler) -> None:
-        """The crawl is over (its deferred fired): report it, whatever happened to it."""
-        self.crawls.pop(run_id, None)
+        """The crawl is over (its deferred fired; the core no longer holds it): report it, whatever happened."""
         self.limits.forget_crawl(id(crawler))
         self.closing.pop(run_id, None)
         self.opened.discard(run_id)
@@ -296,88 +275,6 @@ class CrawlEngine:
         self.reactor.callFromThread(self.drain, SHUTDOWN)
 
 
-COMPONENT_SETTINGS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "ITEM_PIPELINES", "EXTENSIONS")
-# Components that switch themselves off (NotConfigured) under the engine's usual settings: telnet,
-# memory, progress and stats lines, feeds, close conditions, throttling, job state, an HTTP cache,
-# cookies. Built and refused again by every crawl, they cost each small crawl about a tenth of its CPU.
-SWITCHED_OFF_CANDIDATES = {
-    "EXTENSIONS": ("scrapy.extensions.telnet.TelnetConsole", "scrapy.extensions.memusage.MemoryUsage",
-                   "scrapy.extensions.memdebug.MemoryDebugger", "scrapy.extensions.closespider.CloseSpider",
-                   "scrapy.extensions.feedexport.FeedExporter", "scrapy.extensions.logstats.LogStats",
-                   "scrapy.extensions.spiderstate.SpiderState", "scrapy.extensions.throttle.AutoThrottle",
-                   "scrapy.extensions.remote_control.RemoteControl", "crawler.progress.ProgressLine"),
-    "DOWNLOADER_MIDDLEWARES": ("scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware",
-                               "scrapy.downloadermiddlewares.cookies.CookiesMiddleware"),
-}
-
-
-def switched_off(settings: Settings) -> dict[str, list[str]]:
-    """Of SWITCHED_OFF_CANDIDATES, those enabled in settings that refuse (NotConfigured) to run under them."""
-    from scrapy import Spider
-    from scrapy.exceptions import NotConfigured
-    from scrapy.utils.misc import build_from_crawler
-
-    probe = Crawler(Spider, settings)  # never crawls: its settings and stats are all a component reads
-    probe.stats = load_object(probe.settings["STATS_CLASS"])(probe)
-    found: dict[str, list[str]] = {}
-    for name, paths in SWITCHED_OFF_CANDIDATES.items():
-        enabled = settings.getwithbase(name)
-        for path in paths:
-            if enabled.get(path) is None:
-                continue
-            try:
-                build_from_crawler(load_object(path), probe)
-            except NotConfigured:
-                found.setdefault(name, []).append(path)
-    return found
-
-
-def without_switched_off(settings: CrawlSettings) -> CrawlSettings:
-    """settings with the components that would refuse to run left out (see SWITCHED_OFF_CANDIDATES)."""
-    pruned = settings.copy()
-    for name, paths in switched_off(settings).items():
-        pruned.set(name, {**pruned.getdict(name), **dict.fromkeys(paths)}, priority="cmdline")
-    return pruned
-
-
-def import_components(settings: Settings) -> None:
-    """Import every component a crawl will build, once, before the first crawl (not during it)."""
-    for name in COMPONENT_SETTINGS:
-        for path, value in settings.getwithbase(name).items():
-            if value is not None and isinstance(path, str):
-                load_object(path)
-    for path in settings.getwithbase("DOWNLOAD_HANDLERS").values():  # scheme -> handler class
-        if isinstance(path, str):
-            load_object(path)
-    for name in ("SCHEDULER", "DUPEFILTER_CLASS", "STATS_CLASS", "LOG_FORMATTER", "ROBOTSTXT_PARSER"):
-        if isinstance(settings.get(name), str):
-            load_object(settings.get(name))
-
-
-def install_log_handler(settings: Settings) -> None:
-    """The engine's one log handler (stderr), at the settings' level and format.
-
-    Installed once, not as Scrapy's root handler: Scrapy replaces that handler twice for every
-    crawler it starts (and the filter on it with it), a cost paid by every crawl of the engine.
-    """
-    quiet = settings.copy()
-    quiet.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
-    configure_logging(quiet)
-    level = settings.get("LOG_LEVEL")
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(settings.get("LOG_FORMAT"), settings.get("LOG_DATEFORMAT")))
-    handler.setLevel(level)
-    if not settings.getbool("EXPOWATCH_TRACEBACKS"):
-        from crawler.crawl import OneLineRecords
-
-        handler.addFilter(OneLineRecords())
-    logging.root.addHandler(handler)
-    # Scrapy's loggers are set to DEBUG (its logging defaults): records below the level are dropped
-    # where they are made, not built and then refused by the handler, a dozen per crawl.
-    for name in ("", "scrapy"):
-        logging.getLogger(name).setLevel(level)
-
-
 def serve(config: EngineConfig, terminated: Callable[[], bool] = lambda: False) -> int:
     """Run an engine on this process's stdin/stdout until drained; returns the exit code.
 
@@ -386,18 +283,15 @@ def serve(config: EngineConfig, terminated: Callable[[], bool] = lambda: False) 
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to the log, not the protocol
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    settings = engine_settings(config)
-    install_log_handler(settings)
-    install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
-    from twisted.internet import reactor
-
-    import_components(settings)
+    core = EngineCore(engine_settings(config))
+    import_components(core.settings)  # before "ready": the scheduler counts the start-up apart from crawls
     # What start-up built lives as long as the engine: out of the collector's sight, each crawl's
     # garbage collections walk only what crawls made (a full collection walked all of it).
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-    engine = CrawlEngine(settings, reactor, replies)
+    reactor = core.reactor
+    engine = CrawlEngine(core, replies)
     signal.signal(signal.SIGTERM, engine.on_sigterm)
     if terminated():
         reactor.callWhenRunning(engine.drain, SHUTDOWN)
@@ -408,8 +302,5 @@ def serve(config: EngineConfig, terminated: Callable[[], bool] = lambda: False) 
                               name="expowatch-engine-commands", daemon=True)
     reactor.callWhenRunning(reader.start)
     reactor.callWhenRunning(lambda: engine.send(protocol.encode(protocol.READY, pid=os.getpid(), **usage())))
-    reactor.run(installSignalHandlers=False)
-    from crawler.workers import close_workers
-
-    close_workers()  # commit what the store writer holds, stop the extraction workers
+    core.run()  # until drained; then the store writer commits what it holds
     return 0
