@@ -237,7 +237,7 @@ class ConditionalGetMiddleware:
             }
         return response
 
-    def spider_closed(self, spider, reason: str) -> None:
+    async def spider_closed(self, spider, reason: str) -> None:
         if reason != "finished":
             logger.info("crawl ended early (%s): page validators not saved, pages are re-read next run", reason)
             return
@@ -247,5 +247,5 @@ class ConditionalGetMiddleware:
             return
         keep = {url: values for url, values in self.fetched.items() if url not in unsettled}
         # Committed with the other crawls' ends, off the reactor thread; the crawl ends once it is.
-        return store_batch(self.crawler.settings.get("EXPOWATCH_DB_URL")).submit(
-            lambda session: save_validators(session, keep))
+        await maybe_deferred_to_future(store_batch(self.crawler.settings.get("EXPOWATCH_DB_URL")).submit(
+            lambda session: save_validators(session, keep)))

@@ -13,7 +13,7 @@ import threading
 from typing import Any, Callable
 
 from scrapy import signals
-from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import task
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
@@ -206,7 +206,12 @@ class CrawlRunRecorder:
         if record is not None:
             record(url, message, kind)
 
-    def spider_closed(self, spider, reason: str) -> None:
+    async def spider_closed(self, spider, reason: str) -> None:
+        """Record the run's result; the crawl ends once it is committed (the engine then tells the
+        scheduler it ended)."""
+        await maybe_deferred_to_future(self._record_result(spider, reason))
+
+    def _record_result(self, spider, reason: str) -> Deferred:
         if self._watch is not None and self._watch.running:
             self._watch.stop()
         stats = self.crawler.stats.get_stats()
@@ -236,6 +241,5 @@ class CrawlRunRecorder:
         log = logger.error if status == "failed" else logger.info
         log("%s: run %s %s: %d new, %d duplicate, %d skipped, %d errors%s", spider.name, self.run_id,
             status, new, dup, skipped, len(spider.errors), f" ({message})" if message else "")
-        # The crawl ends once its result is committed (the engine then tells the scheduler it ended).
         return store_batch(self.crawler.settings.get("EXPOWATCH_DB_URL")).submit(
             lambda session: finish_run(session, run_id, **fields))

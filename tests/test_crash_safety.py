@@ -189,7 +189,7 @@ def test_a_damaged_store_fails_the_run_and_search_says_so_in_one_line(tmp_path, 
     assert run.status == "failed" and run.message.startswith("store error: database disk image is malformed")
     assert run.errors_for(site.url("/list")) == ["store error: database disk image is malformed"]
 
-    corrupt_index(db, "ix_articles_published_at")  # search reads it for the newest articles
+    corrupt_index(db, "articles_fts_idx")  # the text index: every text search reads it
     found = run_cli("search", "story", "--db", str(db))
     assert found.returncode == 1
     assert found.stderr.startswith("expowatch: error: reading the store failed: database disk image is malformed; "

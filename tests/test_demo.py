@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -16,8 +19,8 @@ pytestmark = pytest.mark.integration
 
 def test_demo_crawls_twice_and_second_round_stores_only_the_new_articles(tmp_path, run_cli):
     db = tmp_path / "demo.db"
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+    # A short folder of its own: the extraction pool's socket path must fit in 108 bytes.
+    tmp = Path(tempfile.mkdtemp(prefix="ew-demo-"))
     proc = run_cli("demo", "--db", str(db), timeout=180, env={"TMPDIR": str(tmp)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
@@ -36,4 +39,6 @@ def test_demo_crawls_twice_and_second_round_stores_only_the_new_articles(tmp_pat
         assert session.scalar(select(func.count()).select_from(Article)) >= 40
         assert session.scalar(select(func.count()).select_from(ArticleEvent)) > 0
     assert not (tmp_path / "xdg").exists()  # wrote only its own database
-    assert list(tmp.iterdir()) == []  # and left no folder behind: the replica's ports are closed
+    left = list(tmp.iterdir())
+    shutil.rmtree(tmp)
+    assert left == []  # and left no folder behind: the replica's ports are closed

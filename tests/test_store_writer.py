@@ -34,7 +34,8 @@ def skip(session, source_id: int, n: int) -> int:
 def hold(session, signals: str) -> int:
     """Open a transaction, say so, and keep the writer busy until released (files in `signals`)."""
     session.execute(text("SELECT 1"))
-    Path(signals, "started").write_text(str(os.getpid()))
+    Path(signals, "started.tmp").write_text(str(os.getpid()))
+    Path(signals, "started.tmp").rename(Path(signals, "started"))  # seen whole, never empty
     deadline = time.monotonic() + 30
     while not Path(signals, "release").exists() and time.monotonic() < deadline:
         time.sleep(0.01)
