@@ -131,6 +131,18 @@ class PoliteRetryMiddleware(RetryMiddleware):
             slot.latercall = call_later(self.paused_until[key] - monotonic(), downloader._latercall, slot)
 
 
+def keep_site_delay(downloader, key: str, delay: float) -> None:
+    """The downloader keeps at least `delay` seconds, exactly (no jitter), between requests to the site
+    (download slot) key, in its slot now and in one made for it later."""
+    per_slot = downloader.per_slot_settings.setdefault(key, {})
+    per_slot["delay"] = max(float(per_slot.get("delay", 0.0)), delay, downloader._delay)
+    per_slot["jitter"] = 0.0
+    slot = downloader.slots.get(key)
+    if slot is not None:
+        slot.delay = max(slot.delay, delay)
+        slot.jitter = 0.0
+
+
 class CrawlDelayMiddleware:
     """Applies robots.txt Crawl-delay (for our user agent) as the site's download delay.
 
@@ -162,13 +174,7 @@ class CrawlDelayMiddleware:
             delay = self.max_delay
         downloader = self.crawler.engine.downloader
         key = downloader.get_slot_key(request)
-        per_slot = downloader.per_slot_settings.setdefault(key, {})  # for slots created (again) later
-        per_slot["delay"] = max(float(per_slot.get("delay", 0.0)), delay, downloader._delay)
-        per_slot["jitter"] = 0.0
-        slot = downloader.slots.get(key)
-        if slot is not None:
-            slot.delay = max(slot.delay, delay)
-            slot.jitter = 0.0
+        keep_site_delay(downloader, key, delay)
         self.crawler.stats.set_value("expowatch/crawl_delay", delay)
         logger.info("%s: robots.txt Crawl-delay %g s applied", key, delay)
 

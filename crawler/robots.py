@@ -36,6 +36,7 @@ from scrapy.utils.misc import build_from_crawler, load_object
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
+from crawler.safety import REQUEST_SOURCE
 from storage.engine import resolve_db_url, session_factory
 from storage.robots import load_robots, save_robots
 
@@ -133,8 +134,11 @@ class CachedRobotsTxtMiddleware:
         if cached is not None and cached.expires_at > now:
             self.stats.inc_value(STAT + "cached")
             return await self._parsed(cached.body, request)
+        meta = {"dont_obey_robotstxt": True}
+        if REQUEST_SOURCE in request.meta:  # checked by the address guard as the source's own requests are
+            meta[REQUEST_SOURCE] = request.meta[REQUEST_SOURCE]
         robots = Request(f"{origin}/robots.txt", priority=self.DOWNLOAD_PRIORITY, callback=NO_CALLBACK,
-                         meta={"dont_obey_robotstxt": True}, dont_filter=True)
+                         meta=meta, dont_filter=True)
         if cached is not None and cached.etag:
             robots.headers[b"If-None-Match"] = cached.etag
         if cached is not None and cached.last_modified:

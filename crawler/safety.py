@@ -57,6 +57,14 @@ STAT_CHECKED = "expowatch/addresses/checked"
 STAT_REFUSED = "expowatch/addresses/refused"
 # Request meta key: the host the guard passed this request for (the handler refuses others).
 GUARDED = "expowatch_guarded_host"
+# The Source a request is for, when its crawler's spider is not that source's (the engine's
+# pre-check sends many sources' requests through one crawler: crawler.engine.precheck).
+REQUEST_SOURCE = "expowatch_source"
+
+
+def source_of(request: Request, spider: Any) -> Any:
+    """The Source declaration request is fetched for: named in its meta, else the spider's (or None)."""
+    return request.meta.get(REQUEST_SOURCE) or getattr(spider, "source", None)
 # Hosts whose addresses are remembered for connections. A crawl meets a few hundred hosts; a
 # pin that falls out is looked up and checked again by the guard on the next request.
 PIN_CAPACITY = 20_000
@@ -273,7 +281,7 @@ class AddressGuardMiddleware:
         """Pass the request on, its host's addresses pinned; or raise AddressRefused (recorded with the source and URL)."""
         stats = self.crawler.stats
         stats.inc_value(STAT_CHECKED)
-        source = getattr(self.crawler.spider, "source", None)
+        source = source_of(request, self.crawler.spider)
         check = not (source is not None and source.allow_private_addresses)
         try:
             target = Target.of(request.url)  # the scheme rule holds for every source
@@ -293,11 +301,11 @@ class AddressGuardMiddleware:
     def _refused(self, request: Request, reason: str) -> None:
         """Requests with the spider's errback are recorded there; others (robots.txt) here."""
         spider = self.crawler.spider
-        name = getattr(getattr(spider, "source", None), "name", getattr(spider, "name", "?"))
+        name = getattr(source_of(request, spider), "name", getattr(spider, "name", "?"))
         record = getattr(spider, "record_error", None)
         if request.errback is None and record is not None:
             record(request.url, reason, "robots" if request.meta.get("dont_obey_robotstxt") else "other")
-        elif record is None:
+        elif record is None and REQUEST_SOURCE not in request.meta:  # its sender reports it (the pre-check's crawl)
             logger.warning("%s: %s: %s", name, request.url, reason)
 
 

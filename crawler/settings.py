@@ -47,6 +47,9 @@ EXPOWATCH_RETRY_AFTER_MAX = 60.0
 EXPOWATCH_CRAWL_DELAY_MAX = 30.0
 # Conditional GET (ETag / Last-Modified from the http_cache table) on feeds, sitemaps, list pages.
 EXPOWATCH_CONDITIONAL_GET = True
+# The crawl engine first sends a source's conditional requests through one shared crawler and
+# builds the source's own crawler only if a page changed (crawler/engine/precheck.py).
+EXPOWATCH_PRECHECK = True
 # `expowatch sources check`: no store at all, and stop after this many articles (0: no limit).
 # Bounded memory whatever a site publishes: entries kept from one feed or sitemap file (the
 # sitemap protocol's own maximum, so a conforming file is never cut; a bigger one keeps its

@@ -48,6 +48,11 @@ MAX_REQUESTS_SETTING = "EXPOWATCH_ENGINE_MAX_REQUESTS"
 IDLE_SITE_S = 3600.0
 
 
+# A request's crawl as the limits know it, when it is not its crawler's: the pre-check sends many
+# sources' requests through one crawler, each source's with a key of its own (closed alone).
+PACE_KEY = "expowatch_pace_key"
+
+
 class CrawlClosed(IgnoreRequest):
     """A download cancelled because its crawl was closed (timeout, shutdown): no verdict on the site."""
 
@@ -167,7 +172,7 @@ class EngineDownloadHandler(KeepAliveDownloadHandler):
         slot = downloader.slots.get(site)  # made by the downloader before the request reaches a handler
         delay = slot.delay if slot is not None else self.crawler.settings.getfloat("DOWNLOAD_DELAY")
         jitter = slot.jitter if slot is not None else 0.0
-        crawl = id(self.crawler)
+        crawl = request.meta.get(PACE_KEY, id(self.crawler))
         while True:
             while (wait := self.limits.wait_for(site, crawl, delay, monotonic(), jitter)) > 0:
                 self.crawler.stats.inc_value("expowatch/engine/site_wait_ms", round(wait * 1000))

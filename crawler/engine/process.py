@@ -32,12 +32,15 @@ from typing import IO, Any, Callable
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from crawler.engine import protocol
 from crawler.engine.core import CrawlSettings, EngineCore, core_settings, import_components
 from crawler.engine.pace import DEFAULT_MAX_REQUESTS, MAX_REQUESTS_SETTING, engine_limits
+from crawler.engine.precheck import Outcome, Precheck, hand_over, pace_key, precheck_source, record_precheck
 from crawler.runrecord import RESUME_SETTING, RUN_ID_ENV, RUN_SOURCE_SETTING, SCHEDULER_GONE
+from storage.store import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +124,9 @@ class CrawlEngine:
         self.close_reasons: dict[int, str] = {}  # run id -> why its spider closed
         self.opened: set[int] = set()  # runs whose spider has opened (every spider_opened handler ran)
         self.closing: dict[int, str] = {}  # run id -> close reason asked for before its spider opened
+        self.precheck = Precheck(core.runner, self.settings, self.limits)
+        self.prechecking: dict[int, tuple[Any, Any]] = {}  # run id -> (its source, started at) in its pre-check
+        self.settled: dict[int, Deferred] = {}  # run id -> its pre-check's record, until committed
         self.orphaned = False  # the scheduler is gone: nobody reads the replies
         self.draining = False
         self.stopped = False
@@ -143,13 +149,67 @@ class CrawlEngine:
             logger.error("crawl engine: unknown command %r", message)
 
     def start(self, run_id: int, source: str, resume: bool | None = None) -> None:
-        """Start a crawler for the run the scheduler opened for source. resume: whether the source's
-        last crawl did not end ok, as the scheduler read it (None: the spider reads it itself)."""
+        """Start the run the scheduler opened for source: its pre-check (crawler.engine.precheck), then
+        if needed its crawler. resume: whether the source's last crawl did not end ok, as the scheduler
+        read it (None: the spider reads it itself)."""
         if self.draining:
             self.reply(run_id, None, "the crawl engine was stopping and did not start the crawl")
             return
         try:
-            crawler = self.core.new_crawler(self.core.runner.spider_loader.load(source))
+            spidercls = self.core.runner.spider_loader.load(source)
+            declared = precheck_source(spidercls, self.settings, resume)
+        except Exception as exc:  # noqa: BLE001 - this source's failure, reported for its run only
+            self.reply(run_id, None, f"{type(exc).__name__}: {exc}")
+            return
+        if declared is None:
+            self.start_crawler(run_id, spidercls, resume)
+            return
+        self.prechecking[run_id] = (declared, utcnow())
+        deferred_from_coro(self.precheck.check(run_id, declared)).addBoth(self.prechecked, run_id, spidercls, resume)
+
+    def prechecked(self, outcome, run_id: int, spidercls: type, resume: bool | None) -> None:
+        """A pre-check is over: record an unchanged run, or build the crawl with what it fetched."""
+        self.limits.forget_crawl(pace_key(run_id))
+        if run_id not in self.prechecking:
+            return  # closed during its pre-check: recorded then
+        declared, started_at = self.prechecking.pop(run_id)
+        if isinstance(outcome, Failure):
+            logger.error("run %d (%s): its pre-check failed (%s); crawling it", run_id, declared.name,
+                         outcome.getErrorMessage())
+            outcome = Outcome(why="the pre-check failed")
+        if outcome.unchanged:
+            self.settle(run_id, declared, started_at, outcome, "finished")
+        elif self.draining:  # the engine began stopping meanwhile: as a crawl closed as it opened
+            self.settle(run_id, declared, started_at, None, SHUTDOWN)
+        else:
+            logger.debug("run %d (%s): %s: building its crawl", run_id, declared.name, outcome.why)
+            self.start_crawler(run_id, spidercls, resume, outcome.handed_over)
+
+    def settle(self, run_id: int, declared, started_at, outcome: Outcome | None, reason: str) -> None:
+        """Record a run that ended in its pre-check; tell the scheduler once it is committed."""
+        recorded = record_precheck(self.settings.get("EXPOWATCH_DB_URL"), run_id, declared, started_at,
+                                   outcome, reason)
+        self.settled[run_id] = recorded
+        recorded.addBoth(self.precheck_recorded, run_id, reason)
+
+    def precheck_recorded(self, result, run_id: int, reason: str) -> None:
+        self.settled.pop(run_id, None)
+        error = None
+        if isinstance(result, Failure):
+            error = f"{result.type.__name__}: {result.getErrorMessage()}"
+            logger.error("run %d: its pre-check could not be recorded: %s", run_id, error)
+        self.reply(run_id, reason, error)
+        if self.draining:
+            self.stop_when_idle()
+
+    def start_crawler(self, run_id: int, spidercls: type, resume: bool | None,
+                      handed_over: dict | None = None) -> None:
+        """Build and start the source's crawler for the run."""
+        source = spidercls.name
+        try:
+            crawler = self.core.new_crawler(spidercls)
+            if handed_over:
+                hand_over(crawler, handed_over)
             # The run row was opened for this source: the recorder reads nothing when the spider opens.
             crawler.settings.set(RUN_ID_ENV, run_id, priority="cmdline")
             crawler.settings.set(RUN_SOURCE_SETTING, source, priority="cmdline")
@@ -164,6 +224,11 @@ class CrawlEngine:
 
     def close(self, run_id: int, reason: str) -> None:
         """Close one crawl with reason (its run is recorded as usual); the others go on."""
+        if run_id in self.prechecking:  # recorded closed now; its pre-check's requests are cancelled
+            declared, started_at = self.prechecking.pop(run_id)
+            self.limits.cancel_downloads(pace_key(run_id), reason)
+            self.settle(run_id, declared, started_at, None, reason)
+            return
         crawler = self.crawls.get(run_id)
         if crawler is None:
             return  # ended already: `ended` has reported it
@@ -192,7 +257,7 @@ class CrawlEngine:
         """No more crawls; close the running ones with reason (if given); exit when none is left."""
         self.draining = True
         if reason:
-            for run_id in list(self.crawls):
+            for run_id in [*self.crawls, *self.prechecking]:
                 self.close(run_id, reason)
         self.stop_when_idle()
 
@@ -239,9 +304,13 @@ class CrawlEngine:
             pass
 
     def stop_when_idle(self) -> None:
-        if not self.crawls and not self.stopped:
+        if not self.crawls and not self.prechecking and not self.settled and not self.stopped:
             self.stopped = True
-            self.reactor.stop()
+            closing = self.precheck.close()
+            if closing is None:
+                self.reactor.stop()
+            else:
+                closing.addBoth(lambda _: self.reactor.stop())
 
     # ---- outside the reactor ----------------------------------------------
     def read_commands(self, commands: IO[bytes]) -> None:
@@ -265,7 +334,7 @@ class CrawlEngine:
 
     def give_up(self) -> None:
         """Still running long after the scheduler went: record what is left as failed and end."""
-        for run_id in list(self.crawls):
+        for run_id in [*self.crawls, *self.prechecking]:
             self.close_orphaned_run(run_id, f"the crawl did not close within {ORPHAN_EXIT_S:g} s")
         logger.error("crawl engine: %d crawl(s) did not close after the scheduler was gone; exiting",
                      len(self.crawls))
