@@ -260,6 +260,9 @@ def main() -> None:
     print(f"    engine after its start-up      {unchanged_engine['ms_per_crawl']:6.1f} ms CPU/crawl "
           f"(start-up {unchanged_engine['startup_cpu']:.1f} s CPU once per pass)   goal <= {GOAL_CPU_MS} ms, "
           f"<= {GOAL_REQUESTS} requests")
+    engine_cpu = unchanged_engine["startup_cpu"] + unchanged_engine["ms_per_crawl"] * unchanged_engine["crawls"] / 1000
+    print(f"    scheduler and the rest         {(unchanged['cpu'] - engine_cpu) / n * 1000:6.1f} ms CPU/source "
+          f"(the pass less the engine's CPU: scheduler start-up, opening and closing each run, job store)")
     print(f"  threaded conditional GET ({options.pollers:2d})  {poll_wall:8.2f} s wall  "
           f"{poll_cpu / n * 1000:6.1f} ms CPU/source  1.00 requests/source  ({poll_304} answered 304)")
     print(f"  ratio engine / poller           wall {unchanged['wall'] / poll_wall:7.1f}x   "

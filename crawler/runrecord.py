@@ -20,26 +20,24 @@ from twisted.python.failure import Failure
 
 from storage.engine import resolve_db_url, session_factory
 from storage.models import CrawlRun
-from storage.runs import finish_run, is_store_error, judge_run, start_run, store_error_message
+from storage.runs import (  # noqa: F401 - the hand-over names are imported from here too
+    RESUME_SETTING,
+    RUN_ID_ENV,
+    RUN_SOURCE_SETTING,
+    SCHEDULER_PID_ENV,
+    finish_run,
+    is_store_error,
+    judge_run,
+    start_run,
+    store_error_message,
+)
 from storage.store import ensure_source, this_host, utcnow
 
 logger = logging.getLogger(__name__)
 
 STAT_PREFIX = "expowatch/"
 MAX_ERRORS_KEPT = 200  # a run against a dead site can produce thousands; keep the first ones
-# The scheduler opens the crawl_runs row itself before it starts `expowatch crawl SOURCE` and
-# hands its id over in this environment variable (or the setting of the same name), so that it
-# can still close the row when it has to end or kill the crawl.
-RUN_ID_ENV = "EXPOWATCH_RUN_ID"
-# ... and, in an engine, the source it opened that row for: the recorder then trusts the handed-over
-# row without reading it when the spider opens, and writes started_at, pid and host with the result.
-RUN_SOURCE_SETTING = "EXPOWATCH_RUN_SOURCE"
-# ... and whether that source's previous crawl did not end ok (read when the row was opened), so that
-# the spider need not read it (spiders.generic pages to the end of its lists to resume such a crawl).
-RESUME_SETTING = "EXPOWATCH_RESUME"
-# ... and its own pid in this one: a crawl whose scheduler died (SIGKILL, OOM) stops itself
-# cleanly instead of running on unsupervised, past its timeout, beside the next crawl of its source.
-SCHEDULER_PID_ENV = "EXPOWATCH_SCHEDULER_PID"
+# How the scheduler hands a run over to a crawl (storage.runs, where the scheduler reads them without Scrapy).
 SCHEDULER_CHECK_SECONDS = 1.0  # how often a scheduled crawl looks for its scheduler: cheap (getppid)
 SCHEDULER_GONE = "scheduler_gone"  # the close reason then (the run is recorded as partial)
 SHUTDOWN = "shutdown"  # the error reason of a fetched page a stopped crawl had no time for (crawler.pipelines)

@@ -24,10 +24,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from crawler.runrecord import RUN_ID_ENV, SCHEDULER_PID_ENV
 from spiders.sources import Source
 from storage.engine import session_factory
-from storage.runs import end_run, get_run, previous_run_unfinished, start_run
+from storage.runs import RUN_ID_ENV, SCHEDULER_PID_ENV, end_run, get_run, previous_run_unfinished, start_run
 from storage.store import ensure_source
 
 logger = logging.getLogger(__name__)

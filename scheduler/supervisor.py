@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from crawler.engine import protocol
-from crawler.engine.process import EngineConfig
+from crawler.engine.protocol import EngineConfig
 from storage.runs import end_run, get_run
 from scheduler.runner import CrawlOutcome, RunnerConfig, SlotRunner, summarise
 from spiders.sources import Source

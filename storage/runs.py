@@ -34,6 +34,21 @@ STORE_ERROR_HINT = ("check it with `sqlite3 FILE 'PRAGMA integrity_check'` (Post
                     "and restore it from a backup if it is damaged")
 
 
+# The scheduler opens the crawl_runs row itself before it starts `expowatch crawl SOURCE` and
+# hands its id over in this environment variable (or the setting of the same name), so that it
+# can still close the row when it has to end or kill the crawl.
+RUN_ID_ENV = "EXPOWATCH_RUN_ID"
+# ... and, in an engine, the source it opened that row for: the recorder then trusts the handed-over
+# row without reading it when the spider opens, and writes started_at, pid and host with the result.
+RUN_SOURCE_SETTING = "EXPOWATCH_RUN_SOURCE"
+# ... and whether that source's previous crawl did not end ok (read when the row was opened), so that
+# the spider need not read it (spiders.generic pages to the end of its lists to resume such a crawl).
+RESUME_SETTING = "EXPOWATCH_RESUME"
+# ... and its own pid in this one: a crawl whose scheduler died (SIGKILL, OOM) stops itself
+# cleanly instead of running on unsupervised, past its timeout, beside the next crawl of its source.
+SCHEDULER_PID_ENV = "EXPOWATCH_SCHEDULER_PID"
+
+
 def is_store_error(error: BaseException) -> bool:
     """True for an error of the store itself (a malformed SQLite file, a lost database connection)."""
     import sqlite3

@@ -35,13 +35,10 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore
 from twisted.python.failure import Failure
 
+from crawler.engine.protocol import DEFAULT_MAX_REQUESTS
 from crawler.http_handler import KeepAliveDownloadHandler
 from crawler.middlewares import RETRY_AFTER_STATUSES, parse_retry_after
 
-# Requests in flight across all crawls of an engine. A small source has one or two requests
-# in flight at a time; 64 lets 32 crawls proceed at once while capping sockets and the
-# reactor's per-response work on a small machine.
-DEFAULT_MAX_REQUESTS = 64
 MAX_REQUESTS_SETTING = "EXPOWATCH_ENGINE_MAX_REQUESTS"
 # A site's turn is forgotten after this long without a request (a long-lived engine sees
 # thousands of sites); far above any delay or Retry-After a crawl waits for.

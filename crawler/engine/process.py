@@ -26,7 +26,6 @@ import resource
 import signal
 import sys
 import threading
-from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable
 
 from scrapy import signals
@@ -36,6 +35,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from crawler.engine import protocol
+from crawler.engine.protocol import EngineConfig
 from crawler.engine.core import CrawlSettings, EngineCore, core_settings, import_components
 from crawler.engine.pace import DEFAULT_MAX_REQUESTS, MAX_REQUESTS_SETTING, engine_limits
 from crawler.engine.precheck import Outcome, Precheck, hand_over, pace_key, precheck_source, record_precheck
@@ -52,26 +52,6 @@ SHUTDOWN = "shutdown"
 # Allocations between collections of the youngest generation (Python's default is 700): a crawl
 # allocates tens of thousands of objects that mostly die with it; collecting less often is cheaper.
 GC_YOUNG_THRESHOLD = 20000
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """What an engine crawls into and how; sent to the process as JSON."""
-
-    db_url: str
-    sources_file: str | None = None
-    events_file: str | None = None
-    log_level: str = "WARNING"
-    max_requests: int = DEFAULT_MAX_REQUESTS
-    extract_workers: int | None = None
-    settings: dict[str, Any] = field(default_factory=dict)  # further Scrapy settings for every crawl
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> EngineConfig:
-        return cls(**json.loads(text))
 
 
 def engine_settings(config: EngineConfig) -> CrawlSettings:

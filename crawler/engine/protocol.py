@@ -20,7 +20,13 @@ The end of the engine's stdin means the scheduler is gone: the engine closes its
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field
 from typing import IO, Any
+
+# Requests in flight across all crawls of an engine (crawler.engine.pace). A small source has one or
+# two requests in flight at a time; 64 lets 32 crawls proceed at once while capping sockets and the
+# reactor's per-response work on a small machine. Here, so the scheduler reads it without Scrapy.
+DEFAULT_MAX_REQUESTS = 64
 
 CRAWL, CLOSE, DRAIN, READY, FINISHED = "crawl", "close", "drain", "ready", "finished"
 
@@ -39,3 +45,23 @@ def read_message(stream: IO[bytes]) -> dict[str, Any] | None:
     if not isinstance(message, dict) or "op" not in message:
         raise ValueError(f"not an engine message: {line[:200]!r}")
     return message
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What an engine crawls into and how; sent to the process as JSON."""
+
+    db_url: str
+    sources_file: str | None = None
+    events_file: str | None = None
+    log_level: str = "WARNING"
+    max_requests: int = DEFAULT_MAX_REQUESTS
+    extract_workers: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # further Scrapy settings for every crawl
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineConfig:
+        return cls(**json.loads(text))
