@@ -106,6 +106,7 @@ class SlotRunner:
         self.config = config
         self.sources = sources
         self._db = session_factory(config.db_url)
+        self._source_ids: dict[str, int] = {}  # source name -> its row's id
         self._cond = threading.Condition()
         self._active: dict = {}  # source -> the runner's entry for its crawl
         self._waiting = 0
@@ -161,10 +162,12 @@ class SlotRunner:
         end ok (the crawl then pages to the end to resume it: spiders.generic)."""
         declared = self.sources.get(source)
         with self._db.begin() as session:
-            source_id = ensure_source(session, source,
-                                      homepage=declared.homepage if declared else None,
-                                      language=declared.language if declared else None,
-                                      timezone_name=declared.timezone if declared else "UTC")
+            source_id = self._source_ids.get(source)
+            if source_id is None:  # a source row is never renumbered: looked up (or made) once per runner
+                source_id = self._source_ids[source] = ensure_source(
+                    session, source, homepage=declared.homepage if declared else None,
+                    language=declared.language if declared else None,
+                    timezone_name=declared.timezone if declared else "UTC")
             unfinished = previous_run_unfinished(session, source)
             return start_run(session, source_id), unfinished
 

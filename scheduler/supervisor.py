@@ -32,7 +32,7 @@ from typing import Callable, Mapping
 
 from crawler.engine import protocol
 from crawler.engine.protocol import EngineConfig
-from storage.runs import end_run, get_run
+from storage.runs import INTERRUPTED_STATUS, RUNNING, end_run, get_run
 from scheduler.runner import CrawlOutcome, RunnerConfig, SlotRunner, summarise
 from spiders.sources import Source
 
@@ -317,6 +317,20 @@ class EngineRunner(SlotRunner):
         """Give the run row its final status and describe the outcome."""
         seconds = time.monotonic() - crawl.started
         run_id = crawl.run_id
+        with self._db() as session:
+            run = get_run(session, run_id)
+        if run is None or run.status in (RUNNING, INTERRUPTED_STATUS) or crawl.ended_by == "timeout":
+            run = self._end_run(crawl, seconds)
+        status = run.status if run else "failed"
+        tail = tuple(filter(None, [crawl.error, crawl.engine_lost]))
+        return CrawlOutcome(crawl.source, status, run_id=run_id, seconds=seconds, ended_by=crawl.ended_by,
+                            summary=summarise(run) if run else "", output_tail=tail)
+
+    def _end_run(self, crawl: _Crawl, seconds: float):
+        """Close the run row the crawl left open (or overrule it: a timeout); returns it as now recorded.
+
+        Most crawls record their own result: _close_run then only reads it, and takes no write lock."""
+        run_id = crawl.run_id
         with self._db.begin() as session:
             if crawl.ended_by == "timeout":
                 how = f"; {crawl.engine_lost}" if crawl.engine_lost else " (closed in the engine)"
@@ -332,8 +346,4 @@ class EngineRunner(SlotRunner):
                 end_run(session, run_id, "failed", f"the crawl ended without recording a result: {cause}",
                         only_if_running=True)
         with self._db() as session:
-            run = get_run(session, run_id)
-        status = run.status if run else "failed"
-        tail = tuple(filter(None, [crawl.error, crawl.engine_lost]))
-        return CrawlOutcome(crawl.source, status, run_id=run_id, seconds=seconds, ended_by=crawl.ended_by,
-                            summary=summarise(run) if run else "", output_tail=tail)
+            return get_run(session, run_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import Select, and_, select, update
+from sqlalchemy import Select, and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import CrawlRun, SourceRow
@@ -185,15 +185,17 @@ def start_run(session: Session, source_id: int) -> int:
     """Open a crawl_runs row for this process; runs of this source left 'running' by a killed process
     become failed, with the counts of what the store holds from them."""
     now = utcnow()
-    for run in session.scalars(select(CrawlRun).where(CrawlRun.source_id == source_id, CrawlRun.status == RUNNING)):
-        counts = counts_from_store(session, source_id, run.started_at, now)
-        session.execute(update(CrawlRun).where(CrawlRun.id == run.id).values(
+    left_running = session.execute(select(CrawlRun.id, CrawlRun.started_at)
+                                   .where(CrawlRun.source_id == source_id, CrawlRun.status == RUNNING)).all()
+    for run_id, started_at in left_running:
+        counts = counts_from_store(session, source_id, started_at, now)
+        session.execute(update(CrawlRun).where(CrawlRun.id == run_id).values(
             status="failed", finished_at=now, message=INTERRUPTED, **counts))
-    run = CrawlRun(source_id=source_id, started_at=now, status=RUNNING,
-                   skip_reasons={}, errors=[], stats={}, pid=os.getpid(), host=this_host())
-    session.add(run)
-    session.flush()
-    return run.id
+    # A Core insert: the scheduler opens one row per crawl, and the ORM's unit of work costs more than the row.
+    opened = session.execute(insert(CrawlRun).values(source_id=source_id, started_at=now, status=RUNNING,
+                                                     skip_reasons={}, errors=[], stats={}, pid=os.getpid(),
+                                                     host=this_host()))
+    return opened.inserted_primary_key[0]
 
 
 def finish_run(session: Session, run_id: int, **fields: Any) -> None:
