@@ -221,10 +221,7 @@ class ConditionalGetMiddleware:
 
     def _validators(self, url: str):
         with self.reader() as session:
-            entry = load_validators(session, url)
-            if entry is not None:
-                session.expunge(entry)
-            return entry
+            return load_validators(session, url)
 
     def process_response(self, request: Request, response: Response) -> Response:
         if request.meta.get(KIND) not in DISCOVERY_KINDS:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -17,9 +17,21 @@ from storage.models import HttpCacheEntry
 URL_BATCH = 500  # stays below SQLite's bound-parameter limit
 
 
-def load_validators(session: Session, url: str) -> HttpCacheEntry | None:
-    """The stored validators of a discovery URL, if any."""
-    return session.get(HttpCacheEntry, url)
+def load_validators(session: Session, url: str) -> Row | None:
+    """The stored validators of a discovery URL, if any: a row with etag, last_modified and checked_at
+    (a plain row, not an ORM object: read once per request, it is handed to other threads)."""
+    return session.execute(select(HttpCacheEntry.__table__).where(HttpCacheEntry.url == url)).first()
+
+
+def validators_of(session: Session, urls: Iterable[str]) -> dict[str, Row]:
+    """The stored validators of each of urls that has them (url -> row as load_validators gives it)."""
+    urls = list(urls)
+    found: dict[str, Row] = {}
+    for start in range(0, len(urls), URL_BATCH):
+        rows = session.execute(select(HttpCacheEntry.__table__)
+                               .where(HttpCacheEntry.url.in_(urls[start:start + URL_BATCH])))
+        found.update({row.url: row for row in rows})
+    return found
 
 
 def save_validators(session: Session, entries: dict[str, dict[str, Any]]) -> None:

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Row, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import RobotsCacheEntry
 
 
-def load_robots(session: Session, origin: str) -> RobotsCacheEntry | None:
-    """The cached robots.txt of origin (scheme://host[:port]), fresh or not."""
-    entry = session.get(RobotsCacheEntry, origin)
-    if entry is not None:
-        session.expunge(entry)  # handed to another thread: no lazy loads from this session
-    return entry
+def load_robots(session: Session, origin: str) -> Row | None:
+    """The cached robots.txt of origin (scheme://host[:port]), fresh or not: a row with the
+    table's columns (a plain row, not an ORM object: it is handed to the reactor thread)."""
+    return session.execute(select(RobotsCacheEntry.__table__).where(RobotsCacheEntry.origin == origin)).first()
 
 
 def save_robots(session: Session, origin: str, *, status: int, body: bytes, etag: str | None,

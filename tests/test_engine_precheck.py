@@ -116,13 +116,13 @@ def test_a_source_that_hangs_in_its_precheck_times_out_alone_and_the_engine_is_k
         hang = names[0]
         sites.set_mode(hang, "hang")
         sites.publish()
-        runner = engine_runner(store, write_sources(sites, tmp_path), timeout=8, kill_grace=20)
+        runner = engine_runner(store, write_sources(sites, tmp_path), timeout=25, kill_grace=20)
         outcomes = crawl_all(runner, names)
         runner.close()
         assert outcomes[hang].status == "timeout"
         [*_, run] = runs(store)[hang]
         assert run.status == "timeout" and run.message == (
-            "timed out after 8 s: the scheduler ended the crawl (closed in the engine)")
+            "timed out after 25 s: the scheduler ended the crawl (closed in the engine)")
         assert stats(store, run)[PRECHECKED] == "closed (timeout)" and run.articles_new == 0
         for name in names[1:]:
             assert outcomes[name].status == "ok" and runs(store)[name][-1].articles_new == 1

@@ -52,7 +52,7 @@ from crawler.safety import REQUEST_SOURCE
 from spiders.generic import GenericSourceSpider
 from spiders.sources import Source
 from storage.engine import session_factory
-from storage.httpcache import load_validators, save_validators
+from storage.httpcache import save_validators, validators_of
 from storage.runs import finish_run, judge_run
 from storage.store import this_host, utcnow
 
@@ -177,9 +177,8 @@ class Precheck:
 
     def _validators(self, urls: list[str]) -> dict[str, tuple[str | None, str | None]]:
         with self.reader() as session:
-            entries = {url: load_validators(session, url) for url in urls}
-        return {url: (e.etag, e.last_modified) for url, e in entries.items()
-                if e is not None and (e.etag or e.last_modified)}
+            entries = validators_of(session, urls)
+        return {url: (e.etag, e.last_modified) for url, e in entries.items() if e.etag or e.last_modified}
 
     @staticmethod
     def _request(url: str, kind: str, source: Source, validators: tuple[str | None, str | None],

@@ -159,9 +159,7 @@ class CrawlEngine:
             outcome = Outcome(why="the pre-check failed")
         if outcome.unchanged:
             self.settle(run_id, declared, started_at, outcome, "finished")
-        elif self.draining:  # the engine began stopping meanwhile: as a crawl closed as it opened
-            self.settle(run_id, declared, started_at, None, SHUTDOWN)
-        else:
+        else:  # (a drain with a reason has closed it already: one without lets accepted crawls run)
             logger.debug("run %d (%s): %s: building its crawl", run_id, declared.name, outcome.why)
             self.start_crawler(run_id, spidercls, resume, outcome.handed_over)
 
