@@ -24,8 +24,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from sqlalchemy import select
+
 from spiders.sources import Source
 from storage.engine import session_factory
+from storage.models import SourceRow
 from storage.runs import RUN_ID_ENV, SCHEDULER_PID_ENV, end_run, get_run, previous_run_unfinished, start_run
 from storage.store import ensure_source
 
@@ -162,8 +165,10 @@ class SlotRunner:
         end ok (the crawl then pages to the end to resume it: spiders.generic)."""
         declared = self.sources.get(source)
         with self._db.begin() as session:
+            if not self._source_ids:  # a source row is never renumbered: every known one read once per runner
+                self._source_ids.update(session.execute(select(SourceRow.name, SourceRow.id)).all())
             source_id = self._source_ids.get(source)
-            if source_id is None:  # a source row is never renumbered: looked up (or made) once per runner
+            if source_id is None:  # a new source: its row is made once
                 source_id = self._source_ids[source] = ensure_source(
                     session, source, homepage=declared.homepage if declared else None,
                     language=declared.language if declared else None,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import Select, and_, insert, select, update
+from sqlalchemy import Row, Select, and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import CrawlRun, SourceRow
@@ -130,7 +130,7 @@ def process_gone(pid: int | None, host: str | None) -> bool:
         return False
 
 
-def _record(session: Session, run: CrawlRun, name: str, *, with_stats: bool) -> RunRecord:
+def _record(session: Session, run: CrawlRun | Row, name: str, *, with_stats: bool) -> RunRecord:
     status, message = run.status, run.message
     counts = {"articles_new": run.articles_new or 0, "articles_duplicate": run.articles_duplicate or 0,
               "articles_skipped": run.articles_skipped or 0}
@@ -177,8 +177,9 @@ def runs_by_source(session: Session, names: Iterable[str], *, since: datetime | 
 
 def get_run(session: Session, run_id: int) -> RunRecord | None:
     """One run by id, with its stats."""
-    row = session.execute(_with_source(CrawlRun, SourceRow.name).where(CrawlRun.id == run_id)).first()
-    return _record(session, row[0], row[1], with_stats=True) if row else None
+    # The table's row, not an ORM object: read once per crawl by the scheduler; _record reads the same names.
+    row = session.execute(_with_source(CrawlRun.__table__, SourceRow.name).where(CrawlRun.id == run_id)).first()
+    return _record(session, row, row.name, with_stats=True) if row else None
 
 
 def start_run(session: Session, source_id: int) -> int:
