@@ -260,14 +260,14 @@ def main() -> None:
     print(f"    engine after its start-up      {unchanged_engine['ms_per_crawl']:6.1f} ms CPU/crawl "
           f"(start-up {unchanged_engine['startup_cpu']:.1f} s CPU once per pass)   goal <= {GOAL_CPU_MS} ms, "
           f"<= {GOAL_REQUESTS} requests")
-    scheduler = re.search(r"the scheduler's own CPU for them ([\d.]+) s \(([\d.]+) ms per crawl", unchanged["log"])
+    scheduler = re.search(r"the scheduler's own CPU for them ([\d.]+) s \(([\d.]+) ms per crawl.*before them "
+                          r"([\d.]+) s", unchanged["log"])
     scheduler_ms = float(scheduler.group(2)) if scheduler else float("nan")
-    print(f"    scheduler, per crawl           {scheduler_ms:6.1f} ms CPU/crawl (its start-up and job sync left out)")
+    scheduler_startup = float(scheduler.group(3)) if scheduler else float("nan")
+    print(f"    scheduler, per crawl           {scheduler_ms:6.1f} ms CPU/crawl (start-up and job sync "
+          f"{scheduler_startup:.1f} s CPU once per pass)")
     print(f"    per source after start-ups     {unchanged_engine['ms_per_crawl'] + scheduler_ms:6.1f} ms CPU "
           f"(engine + scheduler: what a long-running `expowatch schedule` pays per unchanged source)")
-    engine_cpu = unchanged_engine["startup_cpu"] + unchanged_engine["ms_per_crawl"] * unchanged_engine["crawls"] / 1000
-    print(f"    scheduler and the rest         {(unchanged['cpu'] - engine_cpu) / n * 1000:6.1f} ms CPU/source "
-          f"(the pass less the engine's CPU: scheduler start-up, opening and closing each run, job store)")
     print(f"  threaded conditional GET ({options.pollers:2d})  {poll_wall:8.2f} s wall  "
           f"{poll_cpu / n * 1000:6.1f} ms CPU/source  1.00 requests/source  ({poll_304} answered 304)")
     print(f"  ratio engine / poller           wall {unchanged['wall'] / poll_wall:7.1f}x   "

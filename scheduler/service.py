@@ -383,14 +383,14 @@ class SchedulerService:
                         ", ".join(job.name for job in due) or "none")
             # As many threads as crawls may run at once: each waits in runner.run for its crawl.
             workers = max(1, min(len(due), self.config.runner.max_concurrent))
-            cpu = process_cpu()
+            started = cpu = process_cpu()
             with ThreadPool(max_workers=workers, thread_name_prefix="expowatch-once") as pool:
                 outcomes = list(pool.map(lambda job: self._once_job(store, job, now), due))
             if due:
                 cpu = process_cpu() - cpu
                 logger.info("one pass: %d crawl(s) ended; the scheduler's own CPU for them %.2f s (%.1f ms per "
-                            "crawl: opening, watching and closing its run, advancing its job)", len(due), cpu,
-                            cpu / len(due) * 1000)
+                            "crawl: opening, watching and closing its run, advancing its job), before them %.2f s "
+                            "(start-up and job sync)", len(due), cpu, cpu / len(due) * 1000, started)
             self.send_alerts()  # the digests due and what is left to send, once the pass is over
             return outcomes
         finally:
