@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -18,6 +19,9 @@ from storage.store import ensure_source
 
 pytestmark = pytest.mark.integration
 
+# Between two reads of the concurrent-crawl test: still dozens of reads during the crawls, without a
+# busy loop taking the CPU (of this process and the server) that the crawlers it watches need.
+READ_PAUSE = 0.05
 QUERIES = ["Tianjin", "World Internet Conference", "智能", "Smart China Expo", "robots"]
 
 
@@ -41,10 +45,12 @@ def test_concurrent_crawlers_and_readers_on_one_postgres_store(replica, postgres
             session.scalar(select(func.count()).select_from(Article))
             session.execute(select(Article.title).where(Article.text.ilike("%expo%")).limit(5)).all()
         reads += 1
+        time.sleep(READ_PAUSE)
     for crawl in crawls:
         _, err = crawl.communicate(timeout=300)  # reads and closes the pipe
         assert crawl.returncode == 0, err
     assert reads > 0
+    print(f"{reads} reads during the crawls")
     with session_factory(url)() as session:
         stored_urls = set(session.scalars(select(ArticleUrl.url)))
         articles = session.scalar(select(func.count()).select_from(Article))
