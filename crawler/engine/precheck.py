@@ -44,6 +44,7 @@ from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
 
 from crawler.engine.pace import PACE_KEY, EngineLimits
 from crawler.middlewares import DISCOVERY_KINDS, KIND, keep_site_delay
@@ -114,10 +115,22 @@ class PrecheckSpider(scrapy.Spider):
 @dataclass
 class _PrecheckCrawler:
     crawler: Crawler
-    opened: Deferred
     born: float
+    opened: bool = False
+    waiting: list[Deferred] = field(default_factory=list)  # checks waiting for its spider to open
     in_flight: int = 0
     retired: bool = False
+
+    def open(self) -> None:
+        self.opened = True
+        for waiter in self.waiting:
+            waiter.callback(None)
+        self.waiting.clear()
+
+    def failed(self, why: Exception) -> None:
+        for waiter in self.waiting:
+            waiter.errback(Failure(why))
+        self.waiting.clear()
 
 
 def precheck_settings(settings: Settings, max_requests: int) -> Settings:
@@ -199,20 +212,19 @@ class Precheck:
     async def _crawler(self) -> _PrecheckCrawler:
         current = self.current
         if current is not None and monotonic() - current.born > PRECHECK_CRAWLER_MAX_AGE:
-            current.retired = True
+            current.retired = True  # closed once its checks in flight are done
+            self._close_if_retired(current)
             self.current = current = None
-            self._close_if_retired(self.crawlers[-1])
         if current is None:
             crawler = Crawler(PrecheckSpider, self.settings)
-            current = self.current = _PrecheckCrawler(crawler, Deferred(), monotonic())
+            current = self.current = _PrecheckCrawler(crawler, monotonic())
             self.crawlers.append(current)
-            crawler.signals.connect(lambda spider: current.opened.callback(None), signal=signals.spider_opened,
-                                    weak=False)
+            crawler.signals.connect(lambda spider: current.open(), signal=signals.spider_opened, weak=False)
             crawler.signals.connect(lambda spider: self._idle(current), signal=signals.spider_idle, weak=False)
             self.runner.crawl(crawler).addBoth(self._ended, current)
-        if not current.opened.called:
+        if not current.opened:
             waiter: Deferred = Deferred()
-            current.opened.addBoth(lambda result: (waiter.callback(None), result)[1])
+            current.waiting.append(waiter)
             await maybe_deferred_to_future(waiter)
         return current
 
@@ -231,8 +243,10 @@ class Precheck:
             self.crawlers.remove(probe)
         if self.current is probe:
             self.current = None
-        if not probe.opened.called:  # it failed to open: checks waiting for it build their crawls
-            probe.opened.errback(result if hasattr(result, "value") else RuntimeError("pre-check crawler ended"))
+        if isinstance(result, Failure):
+            logger.error("the pre-check crawler failed: %s", result.getErrorMessage())
+        # Checks still waiting for it to open fail: their crawls are built as without a pre-check.
+        probe.failed(RuntimeError("the pre-check crawler ended before it opened"))
         return None
 
     def close(self) -> Deferred | None:
