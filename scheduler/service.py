@@ -140,6 +140,9 @@ class JobStoreScheduler(_NoPassAfterShutdown, BackgroundScheduler):
     """A scheduler started paused: the stored jobs, read and changed, none run."""
 
 
+SCHEDULED_CRAWL = f"{jobs.run_scheduled_crawl.__module__}:{jobs.run_scheduled_crawl.__qualname__}"  # a job's func_ref
+
+
 def _same_trigger(a, b) -> bool:
     return type(a) is type(b) and repr(a) == repr(b)
 
@@ -167,6 +170,7 @@ def sync_jobs(scheduler: BaseScheduler, plan: Mapping[str, PlannedJob], *, now: 
     when new_jobs_due; a stored job not in the plan is removed.
     """
     stored = {job.id: job for job in scheduler.get_jobs() if job.id.startswith(JOB_ID_PREFIX)}
+    kept: dict[str, Job] = {}  # stored exactly as planned: not written again (a pass syncs every job)
     for job_id, planned in plan.items():
         old = stored.pop(job_id, None)
         if old is not None and old.next_run_time is not None and _same_trigger(old.trigger, planned.trigger):
@@ -174,6 +178,9 @@ def sync_jobs(scheduler: BaseScheduler, plan: Mapping[str, PlannedJob], *, now: 
             if next_run_time <= now and report_missed:
                 logger.info("%s: run due %s was missed while the scheduler was down: catching up once",
                             planned.source, next_run_time.isoformat(timespec="seconds"))
+            if _as_planned(old, planned.source, misfire_grace):
+                kept[job_id] = old
+                continue
         elif old is None and new_jobs_due:
             next_run_time = now
         else:
@@ -188,7 +195,14 @@ def sync_jobs(scheduler: BaseScheduler, plan: Mapping[str, PlannedJob], *, now: 
     for job_id, job in stored.items():
         logger.info("%s: no longer an enabled source: removing its job", job.name)
         scheduler.remove_job(job_id)
-    return [scheduler.get_job(job_id) for job_id in plan]
+    return [kept.get(job_id) or scheduler.get_job(job_id) for job_id in plan]
+
+
+def _as_planned(job: Job, source: str, misfire_grace: int) -> bool:
+    """Whether a stored job (its trigger aside) is what sync_jobs would write for source."""
+    return (job.func_ref == SCHEDULED_CRAWL and tuple(job.args) == (source,) and not job.kwargs
+            and job.name == source and job.coalesce and job.max_instances == 1
+            and job.misfire_grace_time == misfire_grace)
 
 
 def make_due_again(scheduler: BaseScheduler, fired: Mapping[str, datetime]) -> list[str]:
