@@ -182,6 +182,16 @@ class CrawlDelayMiddleware:
 # -- conditional GET ----------------------------------------------------------------
 
 
+def validator_headers(entry) -> dict[str, str]:
+    """The conditional-GET headers for a page's stored validators (an http_cache row: etag, last_modified)."""
+    headers = {}
+    if entry.etag:
+        headers["If-None-Match"] = entry.etag
+    if entry.last_modified:
+        headers["If-Modified-Since"] = entry.last_modified
+    return headers
+
+
 class ConditionalGetMiddleware:
     """If-None-Match / If-Modified-Since on discovery requests; a 304 reaches the spider unparsed.
 
@@ -213,10 +223,9 @@ class ConditionalGetMiddleware:
         entry = await maybe_deferred_to_future(deferToThread(self._validators, request.url))
         if entry is None:
             return
-        if entry.etag and b"If-None-Match" not in request.headers:
-            request.headers[b"If-None-Match"] = entry.etag
-        if entry.last_modified and b"If-Modified-Since" not in request.headers:
-            request.headers[b"If-Modified-Since"] = entry.last_modified
+        for name, value in validator_headers(entry).items():
+            if name not in request.headers:
+                request.headers[name] = value
         self.crawler.stats.inc_value("expowatch/conditional/sent")
 
     def _validators(self, url: str):

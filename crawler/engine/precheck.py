@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from time import monotonic
 from typing import Any
 
@@ -47,7 +47,7 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from crawler.engine.pace import PACE_KEY, EngineLimits
-from crawler.middlewares import DISCOVERY_KINDS, KIND, keep_site_delay
+from crawler.middlewares import DISCOVERY_KINDS, KIND, keep_site_delay, validator_headers
 from crawler.runrecord import store_batch
 from crawler.safety import REQUEST_SOURCE
 from spiders.generic import GenericSourceSpider
@@ -188,21 +188,15 @@ class Precheck:
         handed = {r.url: a for r, (ok, a) in zip(requests, results) if ok and a.status == 200}
         return Outcome(handed_over=handed, answered=len(answers), why="a discovery page changed or did not answer 304")
 
-    def _validators(self, urls: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    def _validators(self, urls: list[str]) -> dict[str, Any]:
+        """url -> its stored validators (an http_cache row), for the urls that have any."""
         with self.reader() as session:
             entries = validators_of(session, urls)
-        return {url: (e.etag, e.last_modified) for url, e in entries.items() if e.etag or e.last_modified}
+        return {url: entry for url, entry in entries.items() if validator_headers(entry)}
 
     @staticmethod
-    def _request(url: str, kind: str, source: Source, validators: tuple[str | None, str | None],
-                 run_id: int) -> Request:
-        etag, last_modified = validators
-        headers = {}
-        if etag:
-            headers["If-None-Match"] = etag
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified
-        return Request(url, headers=headers, dont_filter=True, meta={
+    def _request(url: str, kind: str, source: Source, validators: Any, run_id: int) -> Request:
+        return Request(url, headers=validator_headers(validators), dont_filter=True, meta={
             KIND: kind, REQUEST_SOURCE: source, PACE_KEY: pace_key(run_id),
             # Anything but a 304 or 200 is the crawl's to fetch and judge (retries, redirects, errors).
             "dont_redirect": True, "dont_retry": True, "handle_httpstatus_all": True,
@@ -287,14 +281,13 @@ def record_precheck(db_url: str | None, run_id: int, source: Source, started_at:
                       "downloader/response_status_count/304": pages, "expowatch/conditional/sent": pages,
                       "expowatch/conditional/not_modified": pages, "expowatch/discovery/not_modified": pages})
     urls = list(discovery_kinds(source))
-    checked = datetime.now(timezone.utc)
 
     def write(session) -> None:
         finish_run(session, run_id, status=status, message=message, pages_fetched=pages, articles_new=0,
                    articles_duplicate=0, articles_skipped=0, skip_reasons={}, errors=[], stats=stats,
                    started_at=started_at, pid=os.getpid(), host=this_host())
         if unchanged:
-            save_validators(session, {url: {"checked_at": checked} for url in urls})
+            save_validators(session, {url: {"checked_at": now} for url in urls})
 
     log = logger.info if status == "ok" else logger.warning
     log("%s: run %d %s in its pre-check: %s", source.name, run_id, status,
